@@ -1,0 +1,101 @@
+// The effective configuration of one uniqd process: plain structs with
+// documented defaults. Defaults make every field optional; the YAML loader
+// (config/loader.h) and the command line only override them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace uniqd::config {
+
+using Seconds = std::chrono::seconds;
+using Millis = std::chrono::milliseconds;
+
+enum class LatePolicy { drop, update };
+enum class TsUnit { s, ms };
+enum class InputKind { stdin_, file, kafka };
+enum class Guarantee { exactly_once, at_least_once };
+enum class LogFormat { text, json };
+
+// Event-time rules (docs/SEMANTICS.md).
+struct EngineOptions {
+  // Granularities to count, by name: minute hour day week month year.
+  // Default: all six.
+  std::vector<std::string> windows{"minute", "hour", "day", "week", "month", "year"};
+  // How far behind the partition time the watermark trails. Default: 5s.
+  Millis lateness{5000};
+  // What to do with a frame whose window is already final. Default: drop.
+  LatePolicy late_policy{LatePolicy::drop};
+  // How long a final window is kept for late updates (late_policy update).
+  // Default: 1h.
+  Millis retention{3600 * 1000};
+  // A ts further than this from its partition's time is a suspect. Default: 1h.
+  Millis outlier_threshold{3600 * 1000};
+  // Frames that confirm a suspect jump (or reject it). Default: 3.
+  int outlier_confirm{3};
+  // ts beyond wall clock + this is rejected as future. Default: 1h.
+  Millis max_future_skew{3600 * 1000};
+  // Emit non-final updates of long windows each time a minute closes.
+  // Default: true.
+  bool early_results{true};
+  // Unit of numeric ts values. Default: s.
+  TsUnit ts_unit{TsUnit::s};
+  // Frames longer than this are rejected as too_large. Default: 1 MiB.
+  std::uint64_t max_frame_bytes{1 << 20};
+  // A partition silent this long stops holding the watermark (Kafka). Default: 30s.
+  Millis idle_timeout{30000};
+};
+
+struct KafkaOptions {
+  // bootstrap.servers. Default: 127.0.0.1:9092.
+  std::string brokers{"127.0.0.1:9092"};
+  // Default: frames.
+  std::string input_topic{"frames"};
+  // Default: uniqd-results.
+  std::string output_topic{"uniqd-results"};
+  // Default: uniqd-dead-letter.
+  std::string dead_letter_topic{"uniqd-dead-letter"};
+  // Partitions for topics uniqd creates. Default: 4.
+  int create_partitions{4};
+  // Replication factor for topics uniqd creates. Default: 1.
+  int replication_factor{1};
+  // librdkafka properties passed through verbatim. Default: none.
+  std::map<std::string, std::string> consumer;
+  std::map<std::string, std::string> producer;
+};
+
+struct Config {
+  // group.id, transactional.id prefix and changelog topic prefix.
+  // Default: uniqd.
+  std::string application_id{"uniqd"};
+  // Default: stdin.
+  InputKind input{InputKind::stdin_};
+  // Path for input: file. Default: empty.
+  std::string input_path;
+  // Where rejected frames go in stdin/file mode (JSON lines); empty: nowhere
+  // but the counters. Default: empty.
+  std::string rejects_path;
+  EngineOptions engine;
+  KafkaOptions kafka;
+  // RocksDB state directory. Default: /var/lib/uniqd.
+  std::string state_dir{"/var/lib/uniqd"};
+  // Default: exactly_once.
+  Guarantee guarantee{Guarantee::exactly_once};
+  // How often offsets and state are committed. Default: 1s.
+  Millis commit_interval{1000};
+  // host:port for /metrics, /healthz, /readyz; empty disables. Default: empty.
+  std::string metrics_address;
+  // trace debug info warn error critical off. Default: info.
+  std::string log_level{"info"};
+  // Default: text.
+  LogFormat log_format{LogFormat::text};
+  // Process up to the end offsets seen at start, emit all, exit. Default: false.
+  bool until_end{false};
+  // Show a progress line on a terminal. Default: true.
+  bool progress{true};
+};
+
+}  // namespace uniqd::config

@@ -1,0 +1,215 @@
+#include "processor/application.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "processor/line_reader.h"
+#include "processor/stream_sinks.h"
+#include "state/memory_store.h"
+
+namespace uniqd::processor {
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+
+extern "C" void on_stop_signal(int) { g_stop = 1; }
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a blocked read must wake up
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+std::string human_bytes(double b) {
+  char buf[32];
+  if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
+  else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
+  else std::snprintf(buf, sizeof buf, "%.0f KB", b / 1e3);
+  return buf;
+}
+
+// The progress line: redrawn in place a few times a second on a terminal.
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
+  void maybe_draw(const EngineStats& s, std::int64_t wm_ms) {
+    if (!enabled_ || (++calls_ & 1023) != 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    std::string wm = wm_ms == kNoWatermark ? "-" : format_utc(wm_ms / 1000);
+    std::fprintf(stderr, "\r\033[K%llu frames  %.1f MB/s  watermark %s  rejects %llu",
+                 static_cast<unsigned long long>(s.frames), secs > 0 ? s.bytes / secs / 1e6 : 0.0, wm.c_str(),
+                 static_cast<unsigned long long>(s.rejected_total()));
+    drawn_ = true;
+  }
+  void clear() {
+    if (drawn_) std::fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  bool enabled_;
+  std::uint32_t calls_{0};
+  bool drawn_{false};
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+struct FlushBoth {
+  StreamResultSink* results;
+  StreamRejectSink* rejects;
+  static void call(void* self) {
+    auto* f = static_cast<FlushBoth*>(self);
+    f->results->flush();
+    f->rejects->flush();
+  }
+};
+
+}  // namespace
+
+EngineOptions make_engine_options(const config::Config& c) {
+  const config::EngineOptions& e = c.engine;
+  EngineOptions o;
+  o.counter.granularities.clear();
+  if (e.windows.empty()) throw ConfigError("windows", "at least one window is needed (minute hour day week month year)");
+  for (const std::string& name : e.windows) {
+    auto g = parse_granularity(name);
+    if (!g) throw ConfigError("windows", "unknown window '" + name + "' (expected minute, hour, day, week, month or year)");
+    o.counter.granularities.push_back(*g);
+  }
+  o.counter.late_policy = e.late_policy == config::LatePolicy::update ? LatePolicy::update : LatePolicy::drop;
+  o.counter.retention_ms = e.retention.count();
+  o.counter.early_results = e.early_results;
+  if (e.late_policy == config::LatePolicy::update && e.retention < e.lateness) {
+    throw ConfigError("retention", "must be at least lateness, or late updates could never land");
+  }
+  o.lateness_ms = e.lateness.count();
+  o.outlier.threshold = e.outlier_threshold.count() / 1000;
+  if (o.outlier.threshold < 1) throw ConfigError("outlier_threshold", "must be at least 1s");
+  if (e.outlier_confirm < 1) throw ConfigError("outlier_confirm", "must be at least 1");
+  o.outlier.confirm = e.outlier_confirm;
+  o.max_future_skew = e.max_future_skew.count() / 1000;
+  o.ts_unit = e.ts_unit == config::TsUnit::ms ? TsUnit::milliseconds : TsUnit::seconds;
+  if (e.max_frame_bytes < 2 || e.max_frame_bytes > (1ull << 30)) {
+    throw ConfigError("max_frame_bytes", "must be between 2 bytes and 1GiB");
+  }
+  o.max_frame_bytes = e.max_frame_bytes;
+  return o;
+}
+
+std::string summary_line(const EngineStats& s, double seconds, std::uint64_t peak_pairs, std::size_t peak_bytes) {
+  std::string out = std::to_string(s.frames) + " frames (" + human_bytes(static_cast<double>(s.bytes)) + ") in ";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%.2f s, %.0f frames/s, %.1f MB/s; ", seconds,
+                seconds > 0 ? s.frames / seconds : 0.0, seconds > 0 ? s.bytes / seconds / 1e6 : 0.0);
+  out += buf;
+  out += "accepted " + std::to_string(s.accepted) + ", rejected " + std::to_string(s.rejected_total());
+  if (s.rejected_total() > 0) {
+    out += " (";
+    bool first = true;
+    for (int i = 0; i < kRejectReasonCount; ++i) {
+      if (s.rejected[static_cast<std::size_t>(i)] == 0) continue;
+      if (!first) out += ' ';
+      first = false;
+      out += std::string(reject_reason_name(static_cast<RejectReason>(i))) + "=" +
+             std::to_string(s.rejected[static_cast<std::size_t>(i)]);
+    }
+    out += ")";
+  }
+  out += ", blank " + std::to_string(s.blank);
+  out += "; results " + std::to_string(s.results_final) + " final, " + std::to_string(s.results_early) + " early";
+  if (peak_pairs > 0) {
+    std::snprintf(buf, sizeof buf, "; peak %llu open (window, uid) pairs in %s, %.1f bytes/pair",
+                  static_cast<unsigned long long>(peak_pairs), human_bytes(static_cast<double>(peak_bytes)).c_str(),
+                  static_cast<double>(peak_bytes) / static_cast<double>(peak_pairs));
+    out += buf;
+  }
+  return out;
+}
+
+int run_stream(const config::Config& c) {
+  const EngineOptions opts = make_engine_options(c);
+
+  int fd = STDIN_FILENO;
+  if (c.input == config::InputKind::file && c.input_path != "-") {
+    fd = ::open(c.input_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      spdlog::error("input: cannot open '{}': {}", c.input_path, std::strerror(errno));
+      return 1;
+    }
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  }
+  std::FILE* rejects_file = nullptr;
+  if (!c.rejects_path.empty()) {
+    rejects_file = std::fopen(c.rejects_path.c_str(), "w");
+    if (rejects_file == nullptr) {
+      spdlog::error("rejects: cannot open '{}' for writing: {}", c.rejects_path, std::strerror(errno));
+      return 1;
+    }
+  }
+
+  install_stop_handlers();
+  StreamResultSink results(stdout);
+  StreamRejectSink rejects(rejects_file, true);
+  state::MemoryStore store;
+  Engine engine(opts, store, results, rejects);
+  LineReader reader(fd, opts.max_frame_bytes);
+  FlushBoth flush{&results, &rejects};
+  reader.set_before_read(&FlushBoth::call, &flush);
+  reader.set_stop_flag(&g_stop);
+  Progress progress(c.progress && ::isatty(STDERR_FILENO) == 1);
+
+  const auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  while (true) {
+    const LineReader::Line line = reader.next();
+    if (line.kind == LineReader::Kind::end) break;
+    const SourcePosition pos{0, static_cast<std::int64_t>(line.number)};
+    switch (line.kind) {
+      case LineReader::Kind::line: engine.process(line.data, line.size, pos); break;
+      case LineReader::Kind::blank: engine.note_blank(); break;
+      case LineReader::Kind::too_large:
+        engine.process_too_large(std::string_view(line.data, line.size), line.full_size, pos);
+        break;
+      case LineReader::Kind::error:
+        spdlog::error("input: read failed after line {}: {}", line.number, reader.error());
+        status = 1;
+        break;
+      case LineReader::Kind::end: break;
+    }
+    if (status != 0) break;
+    progress.maybe_draw(engine.stats(), engine.watermark_ms());
+  }
+  progress.clear();
+  if (reader.interrupted()) {
+    // Stopped by a signal: what is final was emitted; open windows are not
+    // final, so they are not claimed to be.
+    spdlog::info("stopped by signal after line {}; open windows were not emitted", engine.stats().frames);
+  } else if (status == 0) {
+    engine.finish();
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!results.flush()) {
+    spdlog::error("output: writing results failed: {}", std::strerror(errno));
+    status = 1;
+  }
+  if (!rejects.flush()) {
+    spdlog::error("rejects: writing '{}' failed: {}", c.rejects_path, std::strerror(errno));
+    status = 1;
+  }
+  if (rejects_file != nullptr) std::fclose(rejects_file);
+  if (fd != STDIN_FILENO) ::close(fd);
+  spdlog::info("{}", summary_line(engine.stats(), secs, engine.counter().peak_pairs(), engine.counter().peak_bytes()));
+  return status;
+}
+
+}  // namespace uniqd::processor

@@ -1,0 +1,89 @@
+#include "processor/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <sstream>
+
+#include "config/units.h"
+
+namespace uniqd::processor {
+namespace {
+
+// CLI11 validators that name the flag and the accepted forms.
+std::string check_duration(const std::string& v) {
+  return config::parse_duration(v) ? "" : "'" + v + "' is not a duration (examples: 250ms, 5s, 10m, 1h, 7d)";
+}
+std::string check_size(const std::string& v) {
+  return config::parse_size(v) ? "" : "'" + v + "' is not a size (examples: 65536, 64KiB, 1MiB)";
+}
+
+}  // namespace
+
+std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) {
+  CLI::App app{"uniqd — exact unique users per minute, hour, day, week, month and year from JSON frames"};
+  app.set_version_flag("--version", "uniqd 0.1.0");
+
+  std::string input;
+  std::string windows, lateness, retention, outlier_threshold, max_future_skew, max_frame_bytes, late_policy, ts_unit;
+  int outlier_confirm = 0;
+  bool no_early = false, no_progress = false;
+
+  app.add_option("--input,-i", input, "Frames file, one JSON object per line; - for standard input")->required();
+  app.add_option("--rejects", c.rejects_path, "Write rejected frames here as JSON lines (reason + frame)");
+  app.add_option("--windows", windows, "Comma-separated: minute,hour,day,week,month,year (default: all)");
+  app.add_option("--lateness", lateness, "Watermark lag behind partition time (default 5s)")->check(check_duration);
+  app.add_option("--late-policy", late_policy, "drop (default) or update")->check(CLI::IsMember({"drop", "update"}));
+  app.add_option("--retention", retention, "Keep final windows this long for late updates (default 1h)")
+      ->check(check_duration);
+  app.add_option("--outlier-threshold", outlier_threshold, "Suspect a ts this far from partition time (default 1h)")
+      ->check(check_duration);
+  app.add_option("--outlier-confirm", outlier_confirm, "Frames that confirm or refute a jump (default 3)")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--max-future-skew", max_future_skew, "Reject ts beyond wall clock + this (default 1h)")
+      ->check(check_duration);
+  app.add_option("--ts-unit", ts_unit, "s (default) or ms")->check(CLI::IsMember({"s", "ms"}));
+  app.add_option("--max-frame-bytes", max_frame_bytes, "Reject longer frames as too_large (default 1MiB)")
+      ->check(check_size);
+  app.add_flag("--no-early-results", no_early, "Only final results, no early updates of long windows");
+  app.add_flag("--no-progress", no_progress, "No progress line on a terminal");
+  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, off (default info)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "uniqd: %s\nRun with --help for the flags.\n", e.what());
+    return 2;
+  }
+
+  if (input == "-") {
+    c.input = config::InputKind::stdin_;
+  } else {
+    c.input = config::InputKind::file;
+    c.input_path = input;
+  }
+  if (!windows.empty()) {
+    c.engine.windows.clear();
+    std::stringstream ss(windows);
+    for (std::string w; std::getline(ss, w, ',');) {
+      if (!w.empty()) c.engine.windows.push_back(w);
+    }
+  }
+  if (!lateness.empty()) c.engine.lateness = *config::parse_duration(lateness);
+  if (!retention.empty()) c.engine.retention = *config::parse_duration(retention);
+  if (!outlier_threshold.empty()) c.engine.outlier_threshold = *config::parse_duration(outlier_threshold);
+  if (!max_future_skew.empty()) c.engine.max_future_skew = *config::parse_duration(max_future_skew);
+  if (!max_frame_bytes.empty()) c.engine.max_frame_bytes = *config::parse_size(max_frame_bytes);
+  if (outlier_confirm > 0) c.engine.outlier_confirm = outlier_confirm;
+  if (!late_policy.empty()) c.engine.late_policy = late_policy == "update" ? config::LatePolicy::update : config::LatePolicy::drop;
+  if (!ts_unit.empty()) c.engine.ts_unit = ts_unit == "ms" ? config::TsUnit::ms : config::TsUnit::s;
+  if (no_early) c.engine.early_results = false;
+  if (no_progress) c.progress = false;
+  return std::nullopt;
+}
+
+}  // namespace uniqd::processor

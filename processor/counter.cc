@@ -1,0 +1,166 @@
+#include "processor/counter.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace uniqd::processor {
+namespace {
+
+constexpr std::int64_t ms(std::int64_t seconds) { return seconds * 1000; }
+
+std::int64_t minute_of(std::int64_t wm_ms) {
+  return wm_ms >= 0 ? wm_ms / 60000 : -((-wm_ms + 59999) / 60000);
+}
+
+}  // namespace
+
+WindowCounter::WindowCounter(CounterOptions opts, state::WindowStore& store, ResultSink& sink)
+    : opts_(std::move(opts)), store_(store), sink_(sink) {
+  std::sort(opts_.granularities.begin(), opts_.granularities.end());
+  opts_.granularities.erase(std::unique(opts_.granularities.begin(), opts_.granularities.end()),
+                            opts_.granularities.end());
+}
+
+WindowCounter::Slot& WindowCounter::slot_for(Granularity g, const Window& w) {
+  const state::WindowKey key{static_cast<std::uint8_t>(g), w.start};
+  auto [it, created] = windows_.try_emplace(key);
+  Slot& s = it->second;
+  if (created) {
+    s.window = w;
+    s.granularity = g;
+    s.set = store_.open(key);
+    // A window created after its end passed (a late update) is final at once.
+    s.final = ms(w.end) <= wm_;
+    next_due_ = std::min(next_due_, s.final ? ms(w.end) + opts_.retention_ms : ms(w.end));
+  }
+  return s;
+}
+
+int WindowCounter::count(const ParsedFrame& f) {
+  int counted = 0;
+  for (Granularity g : opts_.granularities) {
+    Cached& c = cache_[static_cast<int>(g)];
+    Window w;
+    Slot* s = nullptr;
+    if (c.slot != nullptr && f.ts >= c.window.start && f.ts < c.window.end) {
+      w = c.window;
+      s = c.slot;
+    } else {
+      w = window_of(g, f.ts);
+    }
+    if (ms(w.end) > wm_) {
+      if (s == nullptr) {
+        s = &slot_for(g, w);
+        c = Cached{w, s};
+      }
+      store_.insert(s->set, f.uid);
+      ++s->frames;
+      ++counted;
+      continue;
+    }
+    if (opts_.late_policy == LatePolicy::update && ms(w.end) + opts_.retention_ms > wm_) {
+      if (s == nullptr) s = &slot_for(g, w);
+      const bool added = store_.insert(s->set, f.uid);
+      ++s->frames;
+      ++counted;
+      if (added) emit(*s, true);
+    }
+  }
+  if (counted != 0 && counted != static_cast<int>(opts_.granularities.size())) ++late_partial_;
+  return counted;
+}
+
+void WindowCounter::emit(Slot& s, bool final) {
+  WindowResult r;
+  r.granularity = s.granularity;
+  r.start = s.window.start;
+  r.end = s.window.end;
+  r.unique_users = store_.count(s.set);
+  r.frames = s.frames;
+  r.final = final;
+  if (final) {
+    r.revision = s.next_revision++;
+    s.final = true;
+  } else {
+    s.early_users = r.unique_users;
+    s.early_frames = r.frames;
+  }
+  sink_.emit(r);
+}
+
+void WindowCounter::advance(std::int64_t watermark_ms) {
+  if (watermark_ms <= wm_) return;
+  const std::int64_t old = wm_;
+  wm_ = watermark_ms;
+  if (wm_ >= next_due_) {
+    sample_memory();
+    emit_finals(false);
+    free_expired();
+    recompute_next_due();
+  }
+  if (opts_.early_results && old != kNoWatermark && minute_of(old) < minute_of(wm_)) emit_early();
+}
+
+void WindowCounter::emit_finals(bool all_open) {
+  scratch_.clear();
+  for (auto& [key, s] : windows_) {
+    if (!s.final && (all_open || ms(s.window.end) <= wm_)) scratch_.push_back(&s);
+  }
+  std::sort(scratch_.begin(), scratch_.end(), [](const Slot* a, const Slot* b) {
+    return std::tie(a->window.end, a->granularity, a->window.start) <
+           std::tie(b->window.end, b->granularity, b->window.start);
+  });
+  for (Slot* s : scratch_) emit(*s, true);
+}
+
+void WindowCounter::free_expired() {
+  const std::int64_t keep_ms = opts_.late_policy == LatePolicy::update ? opts_.retention_ms : 0;
+  for (auto it = windows_.begin(); it != windows_.end();) {
+    Slot& s = it->second;
+    if (s.final && ms(s.window.end) + keep_ms <= wm_) {
+      Cached& c = cache_[static_cast<int>(s.granularity)];
+      if (c.slot == &s) c = Cached{};
+      store_.erase(it->first);
+      it = windows_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void WindowCounter::recompute_next_due() {
+  const std::int64_t keep_ms = opts_.late_policy == LatePolicy::update ? opts_.retention_ms : 0;
+  next_due_ = INT64_MAX;
+  for (const auto& [key, s] : windows_) {
+    next_due_ = std::min(next_due_, s.final ? ms(s.window.end) + keep_ms : ms(s.window.end));
+  }
+}
+
+void WindowCounter::emit_early() {
+  for (auto& [key, s] : windows_) {
+    if (s.final || s.granularity == Granularity::minute) continue;
+    if (store_.count(s.set) == s.early_users && s.frames == s.early_frames) continue;
+    emit(s, false);
+  }
+}
+
+void WindowCounter::sample_memory() {
+  const std::uint64_t pairs = store_.pairs();
+  if (pairs > peak_pairs_) {
+    peak_pairs_ = pairs;
+    peak_bytes_ = store_.memory_bytes();
+  }
+}
+
+void WindowCounter::flush() {
+  sample_memory();
+  emit_finals(true);
+  // Input is over: event time has, in effect, reached infinity. Keeping the
+  // watermark consistent with that makes any later frame late, not a silent
+  // change to a window already reported final.
+  wm_ = INT64_MAX;
+  free_expired();
+  next_due_ = INT64_MAX;
+}
+
+}  // namespace uniqd::processor

@@ -1,0 +1,113 @@
+#include "processor/engine.h"
+
+#include <chrono>
+
+namespace uniqd::processor {
+
+std::uint64_t EngineStats::rejected_total() const {
+  std::uint64_t n = 0;
+  for (std::uint64_t r : rejected) n += r;
+  return n;
+}
+
+WallClock system_wall_clock() {
+  return [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+}
+
+Engine::Engine(EngineOptions opts, state::WindowStore& store, ResultSink& results, RejectSink& rejects,
+               WallClock clock)
+    : opts_(std::move(opts)),
+      parser_(opts_.max_frame_bytes, opts_.ts_unit),
+      counter_(opts_.counter, store, *this),
+      results_(results),
+      rejects_(rejects),
+      clock_(std::move(clock)),
+      now_(clock_()),
+      partitions_(static_cast<std::size_t>(opts_.partitions < 1 ? 1 : opts_.partitions),
+                  OutlierFilter(opts_.outlier)) {}
+
+OutlierFilter& Engine::partition(std::int32_t p) {
+  if (p < 0) p = 0;
+  if (static_cast<std::size_t>(p) >= partitions_.size()) {
+    partitions_.resize(static_cast<std::size_t>(p) + 1, OutlierFilter(opts_.outlier));
+  }
+  return partitions_[static_cast<std::size_t>(p)];
+}
+
+void Engine::process(const char* data, std::size_t size, const SourcePosition& pos) {
+  ++stats_.frames;
+  stats_.bytes += size;
+  if (size > opts_.max_frame_bytes) {
+    reject(RejectReason::too_large, std::string_view(data, size), pos, size);
+    return;
+  }
+  ParsedFrame f;
+  if (auto why = parser_.parse(data, size, f)) {
+    reject(*why, std::string_view(data, size), pos, size);
+    return;
+  }
+  // The wall clock only matters to seconds; reading it once per 1024 frames
+  // keeps a syscall-ish call off the per-frame path.
+  if (++frames_since_clock_ >= 1024) {
+    frames_since_clock_ = 0;
+    now_ = clock_();
+  }
+  if (f.ts > now_ + opts_.max_future_skew) {
+    reject(RejectReason::future, std::string_view(data, size), pos, size);
+    return;
+  }
+  partition(pos.partition).offer(FrameRef{f, std::string_view(data, size), pos}, *this);
+}
+
+void Engine::process_too_large(std::string_view prefix, std::uint64_t full_size, const SourcePosition& pos) {
+  ++stats_.frames;
+  stats_.bytes += full_size;
+  reject(RejectReason::too_large, prefix, pos, full_size);
+}
+
+void Engine::accept(const FrameRef& f) {
+  ++stats_.accepted;
+  const int counted = counter_.count(f.frame);
+  if (counted == 0) {
+    --stats_.accepted;
+    reject(RejectReason::late, f.bytes, f.pos, f.bytes.size());
+  } else if (counted != static_cast<int>(opts_.counter.granularities.size())) {
+    ++stats_.counted_partially;
+  }
+  update_watermark();
+}
+
+void Engine::reject_outlier(const FrameRef& f) {
+  reject(RejectReason::outlier, f.bytes, f.pos, f.bytes.size());
+}
+
+void Engine::reject(RejectReason reason, std::string_view bytes, const SourcePosition& pos, std::uint64_t size) {
+  ++stats_.rejected[static_cast<std::size_t>(reason)];
+  rejects_.reject(reason, bytes, pos, size);
+}
+
+void Engine::update_watermark() {
+  // The task's watermark is the slowest partition's; a partition that has
+  // accepted nothing yet does not hold it back.
+  std::int64_t low = INT64_MAX;
+  for (const OutlierFilter& p : partitions_) {
+    if (auto t = p.partition_time()) low = std::min(low, *t);
+  }
+  if (low == INT64_MAX) return;
+  counter_.advance(low * 1000 - opts_.lateness_ms);
+}
+
+void Engine::emit(const WindowResult& r) {
+  ++(r.final ? stats_.results_final : stats_.results_early);
+  results_.emit(r);
+}
+
+void Engine::finish() {
+  for (OutlierFilter& p : partitions_) p.finish(*this);
+  counter_.flush();
+}
+
+}  // namespace uniqd::processor

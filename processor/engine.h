@@ -1,0 +1,98 @@
+// One task's whole hot path: bytes in → parsed frame → event-time checks →
+// window counts → results and rejects out. Sources and sinks (stdin, files,
+// Kafka) sit outside; the engine neither reads nor writes I/O itself, so
+// every input mode gets exactly the same semantics.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "processor/counter.h"
+#include "processor/frame.h"
+#include "processor/frame_parser.h"
+#include "processor/outlier_filter.h"
+#include "state/window_store.h"
+
+namespace uniqd::processor {
+
+class RejectSink {
+ public:
+  virtual ~RejectSink() = default;
+  // bytes is the frame as received, or its first bytes when it was too large
+  // (full_size then says how long it was).
+  virtual void reject(RejectReason reason, std::string_view bytes, const SourcePosition& pos,
+                      std::uint64_t full_size) = 0;
+};
+
+struct EngineOptions {
+  CounterOptions counter;
+  OutlierOptions outlier;
+  // Watermark lag behind partition time, in ms. Default: 5000.
+  std::int64_t lateness_ms{5000};
+  // ts beyond wall clock + this (seconds) is future. Default: 3600.
+  std::int64_t max_future_skew{3600};
+  // Default: seconds.
+  TsUnit ts_unit{TsUnit::seconds};
+  // Default: 1 MiB.
+  std::size_t max_frame_bytes{1 << 20};
+  // Partitions this engine consumes. Default: 1.
+  int partitions{1};
+};
+
+struct EngineStats {
+  std::uint64_t frames{0};  // frames offered (blank lines excluded)
+  std::uint64_t bytes{0};
+  std::uint64_t blank{0};
+  std::uint64_t accepted{0};
+  std::uint64_t counted_partially{0};
+  std::array<std::uint64_t, kRejectReasonCount> rejected{};
+  std::uint64_t results_final{0};
+  std::uint64_t results_early{0};
+  std::uint64_t rejected_total() const;
+};
+
+// Wall clock in unix seconds, injectable for tests.
+using WallClock = std::function<std::int64_t()>;
+WallClock system_wall_clock();
+
+class Engine final : private FrameVerdicts, private ResultSink {
+ public:
+  Engine(EngineOptions opts, state::WindowStore& store, ResultSink& results, RejectSink& rejects,
+         WallClock clock = system_wall_clock());
+
+  // One frame. Precondition: data + size + kFramePadding is readable.
+  void process(const char* data, std::size_t size, const SourcePosition& pos);
+  // A frame over max_frame_bytes: only its first bytes were kept.
+  void process_too_large(std::string_view prefix, std::uint64_t full_size, const SourcePosition& pos);
+  void note_blank() { ++stats_.blank; }
+  // End of input: resolve suspects, emit every open window as final.
+  void finish();
+
+  const EngineStats& stats() const { return stats_; }
+  std::int64_t watermark_ms() const { return counter_.watermark_ms(); }
+  const WindowCounter& counter() const { return counter_; }
+
+ private:
+  void accept(const FrameRef& f) override;
+  void reject_outlier(const FrameRef& f) override;
+  void emit(const WindowResult& r) override;
+  void reject(RejectReason reason, std::string_view bytes, const SourcePosition& pos, std::uint64_t size);
+  void update_watermark();
+  OutlierFilter& partition(std::int32_t p);
+
+  EngineOptions opts_;
+  FrameParser parser_;
+  WindowCounter counter_;
+  ResultSink& results_;
+  RejectSink& rejects_;
+  WallClock clock_;
+  std::int64_t now_{0};
+  std::uint32_t frames_since_clock_{0};
+  std::vector<OutlierFilter> partitions_;
+  EngineStats stats_;
+};
+
+}  // namespace uniqd::processor

@@ -1,0 +1,119 @@
+#include "processor/line_reader.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "processor/frame_parser.h"
+
+namespace uniqd::processor {
+namespace {
+
+bool is_blank(const char* p, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (p[i] != ' ' && p[i] != '\t') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+LineReader::LineReader(int fd, std::size_t max_frame_bytes) : fd_(fd), max_(max_frame_bytes) {
+  // Room for one maximal line (+\r\n) plus a large read, plus padding.
+  const std::size_t cap = std::max<std::size_t>(max_ + 2, 1 << 20) + (4u << 20);
+  buf_.resize(cap + kFramePadding);
+}
+
+bool LineReader::fill() {
+  if (eof_) return false;
+  if (begin_ > 0 && (buf_.size() - kFramePadding - end_) < (1u << 20)) {
+    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    scanned_ -= begin_;
+    begin_ = 0;
+  }
+  const std::size_t room = buf_.size() - kFramePadding - end_;
+  if (hook_ != nullptr) hook_(hook_arg_);
+  while (true) {
+    if (stop_ != nullptr && *stop_ != 0) {
+      interrupted_ = true;
+      eof_ = true;
+      return false;
+    }
+    const ssize_t n = ::read(fd_, buf_.data() + end_, room);
+    if (n > 0) {
+      end_ += static_cast<std::size_t>(n);
+      bytes_read_ += static_cast<std::uint64_t>(n);
+      return true;
+    }
+    if (n == 0) {
+      eof_ = true;
+      return false;
+    }
+    if (errno == EINTR) {
+      if (stop_ != nullptr && *stop_ != 0) {
+        interrupted_ = true;
+        eof_ = true;
+        return false;
+      }
+      continue;
+    }
+    error_ = std::strerror(errno);
+    eof_ = true;
+    return false;
+  }
+}
+
+LineReader::Line LineReader::next() {
+  while (true) {
+    const char* nl = nullptr;
+    if (scanned_ < end_) {
+      nl = static_cast<const char*>(std::memchr(buf_.data() + scanned_, '\n', end_ - scanned_));
+    }
+    if (nl == nullptr) {
+      scanned_ = end_;
+      const std::size_t pending = end_ - begin_;
+      if (pending > max_ + 1) {
+        // Too large: keep a prefix, then skip to the end of the line while
+        // counting its bytes, never buffering it.
+        prefix_.assign(buf_.data() + begin_, std::min(pending, kPrefixBytes));
+        std::uint64_t size = pending;
+        char last = buf_[end_ - 1];
+        begin_ = scanned_ = end_;
+        bool got_newline = false;
+        while (!got_newline && fill()) {
+          const char* p = static_cast<const char*>(std::memchr(buf_.data() + begin_, '\n', end_ - begin_));
+          const std::size_t at = p != nullptr ? static_cast<std::size_t>(p - buf_.data()) : end_;
+          size += at - begin_;
+          if (at > begin_) last = buf_[at - 1];
+          got_newline = p != nullptr;
+          begin_ = scanned_ = (p != nullptr ? at + 1 : at);
+        }
+        if (!error_.empty()) return Line{Kind::error, nullptr, 0, 0, line_no_};
+        // A \r before the \n belongs to the line end, not to the frame.
+        if (got_newline && last == '\r') --size;
+        return Line{Kind::too_large, prefix_.data(), prefix_.size(), size, ++line_no_};
+      }
+      if (fill()) continue;
+      if (!error_.empty()) return Line{Kind::error, nullptr, 0, 0, line_no_};
+      if (begin_ == end_) return Line{Kind::end, nullptr, 0, 0, line_no_};
+      nl = buf_.data() + end_;  // last line without a newline
+    }
+    const std::size_t at = static_cast<std::size_t>(nl - buf_.data());
+    const char* data = buf_.data() + begin_;
+    std::size_t size = at - begin_;
+    begin_ = scanned_ = (at < end_ ? at + 1 : at);
+    if (size > 0 && data[size - 1] == '\r') --size;
+    ++line_no_;
+    if (size == 0 || is_blank(data, size)) return Line{Kind::blank, data, size, size, line_no_};
+    if (size > max_) {
+      const std::size_t keep = std::min(size, kPrefixBytes);
+      prefix_.assign(data, keep);
+      return Line{Kind::too_large, prefix_.data(), keep, size, line_no_};
+    }
+    return Line{Kind::line, data, size, size, line_no_};
+  }
+}
+
+}  // namespace uniqd::processor

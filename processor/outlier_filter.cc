@@ -1,0 +1,103 @@
+#include "processor/outlier_filter.h"
+
+#include <algorithm>
+
+namespace uniqd::processor {
+
+bool OutlierFilter::near(std::int64_t a, std::int64_t b) const {
+  return (a > b ? a - b : b - a) <= opts_.threshold;
+}
+
+std::size_t OutlierFilter::pending() const {
+  std::size_t n = 0;
+  for (const Cluster& c : clusters_) n += c.members.size();
+  return n;
+}
+
+void OutlierFilter::accept(const FrameRef& f, FrameVerdicts& out) {
+  if (!ptime_ || f.frame.ts > *ptime_) ptime_ = f.frame.ts;
+  out.accept(f);
+}
+
+void OutlierFilter::reject(Cluster& c, FrameVerdicts& out) {
+  for (const Held& h : c.members) out.reject_outlier(FrameRef{h.frame, h.bytes, h.pos});
+}
+
+void OutlierFilter::confirm(std::size_t index, FrameVerdicts& out) {
+  Cluster confirmed = std::move(clusters_[index]);
+  clusters_.erase(clusters_.begin() + static_cast<std::ptrdiff_t>(index));
+  for (const Held& h : confirmed.members) accept(FrameRef{h.frame, h.bytes, h.pos}, out);
+  // The partition moved: suspects of other clusters that are now close to
+  // it were not outliers after all.
+  for (Cluster& c : clusters_) {
+    auto keep = c.members.begin();
+    for (auto it = c.members.begin(); it != c.members.end(); ++it) {
+      if (near(it->frame.ts, *ptime_)) {
+        accept(FrameRef{it->frame, it->bytes, it->pos}, out);
+      } else {
+        if (keep != it) *keep = std::move(*it);
+        ++keep;
+      }
+    }
+    c.members.erase(keep, c.members.end());
+  }
+  std::erase_if(clusters_, [](const Cluster& c) { return c.members.empty(); });
+}
+
+void OutlierFilter::offer(const FrameRef& f, FrameVerdicts& out) {
+  // Fast path: nothing pending and the frame is close to the partition time.
+  if (clusters_.empty() && ptime_ && near(f.frame.ts, *ptime_)) {
+    accept(f, out);
+    return;
+  }
+
+  std::optional<std::size_t> joined;
+  if (ptime_ && near(f.frame.ts, *ptime_)) {
+    accept(f, out);
+  } else {
+    for (std::size_t i = 0; i < clusters_.size(); ++i) {
+      if (near(f.frame.ts, clusters_[i].anchor)) {
+        joined = i;
+        break;
+      }
+    }
+    if (!joined) {
+      if (clusters_.size() >= opts_.max_clusters) {
+        reject(clusters_.front(), out);
+        clusters_.pop_front();
+      }
+      clusters_.push_back(Cluster{f.frame.ts, {}, 0});
+      joined = clusters_.size() - 1;
+    }
+    clusters_[*joined].members.push_back(Held{f.frame, std::string(f.bytes), f.pos});
+  }
+  for (std::size_t i = 0; i < clusters_.size(); ++i) {
+    if (!joined || i != *joined) ++clusters_[i].against;
+  }
+
+  if (joined && static_cast<int>(clusters_[*joined].members.size()) >= opts_.confirm) confirm(*joined, out);
+
+  while (true) {
+    auto it = std::find_if(clusters_.begin(), clusters_.end(),
+                           [&](const Cluster& c) { return c.against >= opts_.confirm; });
+    if (it == clusters_.end()) break;
+    reject(*it, out);
+    clusters_.erase(it);
+  }
+}
+
+void OutlierFilter::finish(FrameVerdicts& out) {
+  if (!ptime_ && !clusters_.empty()) {
+    // With no partition time at all, a short input is not all outliers: the
+    // biggest group of frames that agree with each other wins.
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < clusters_.size(); ++i) {
+      if (clusters_[i].members.size() > clusters_[best].members.size()) best = i;
+    }
+    confirm(best, out);
+  }
+  for (Cluster& c : clusters_) reject(c, out);
+  clusters_.clear();
+}
+
+}  // namespace uniqd::processor

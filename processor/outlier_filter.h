@@ -1,0 +1,75 @@
+// Guards one partition's event time against bit-flipped timestamps.
+//
+// A single frame must never move the watermark far or land in a far-away
+// window, yet a real gap in the data must be followed. So a frame far from the
+// partition time is held as a suspect until the partition's next frames
+// confirm the jump (K suspects close together) or refute it (K other frames
+// arrive first). The rules are docs/SEMANTICS.md §3, word for word.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "processor/frame.h"
+
+namespace uniqd::processor {
+
+// Receives the filter's verdicts, in the order frames are to be applied.
+class FrameVerdicts {
+ public:
+  virtual ~FrameVerdicts() = default;
+  virtual void accept(const FrameRef& f) = 0;
+  virtual void reject_outlier(const FrameRef& f) = 0;
+};
+
+struct OutlierOptions {
+  // Distance from the partition time that makes a frame a suspect, in
+  // seconds. Default: 3600.
+  std::int64_t threshold{3600};
+  // Members that confirm a cluster, and frames against that reject it.
+  // Default: 3.
+  int confirm{3};
+  // Pending clusters at most; a new one past this rejects the oldest.
+  // Default: 4.
+  std::size_t max_clusters{4};
+};
+
+class OutlierFilter {
+ public:
+  explicit OutlierFilter(OutlierOptions opts) : opts_(opts) {}
+
+  // One parsed, non-future frame of this partition.
+  void offer(const FrameRef& f, FrameVerdicts& out);
+  // End of input: resolve every pending suspect.
+  void finish(FrameVerdicts& out);
+
+  // Largest accepted ts; nullopt until the first frame is accepted.
+  std::optional<std::int64_t> partition_time() const { return ptime_; }
+  std::size_t pending() const;
+
+ private:
+  struct Held {
+    ParsedFrame frame;
+    std::string bytes;
+    SourcePosition pos;
+  };
+  struct Cluster {
+    std::int64_t anchor;
+    std::vector<Held> members;
+    int against{0};
+  };
+
+  bool near(std::int64_t a, std::int64_t b) const;
+  void accept(const FrameRef& f, FrameVerdicts& out);
+  void reject(Cluster& c, FrameVerdicts& out);
+  void confirm(std::size_t index, FrameVerdicts& out);
+
+  OutlierOptions opts_;
+  std::optional<std::int64_t> ptime_;
+  std::deque<Cluster> clusters_;  // oldest first
+};
+
+}  // namespace uniqd::processor

@@ -1,0 +1,136 @@
+#include "processor/frame_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace uniqd::processor {
+namespace {
+
+struct Parsed {
+  std::optional<RejectReason> why;
+  ParsedFrame f;
+};
+
+Parsed parse(const std::string& text, TsUnit unit = TsUnit::seconds) {
+  FrameParser p(1 << 20, unit);
+  std::string padded = text;
+  padded.append(kFramePadding, '\0');
+  Parsed out;
+  out.why = p.parse(padded.data(), text.size(), out.f);
+  return out;
+}
+
+void expect_ok(const std::string& text, std::string_view uid, std::int64_t ts, TsUnit unit = TsUnit::seconds) {
+  Parsed p = parse(text, unit);
+  ASSERT_FALSE(p.why) << text << " -> " << reject_reason_name(*p.why);
+  EXPECT_EQ(p.f.uid, hash_uid(uid)) << text;
+  EXPECT_EQ(p.f.ts, ts) << text;
+}
+
+void expect_reject(const std::string& text, RejectReason r) {
+  Parsed p = parse(text);
+  ASSERT_TRUE(p.why) << text << " was accepted";
+  EXPECT_EQ(reject_reason_name(*p.why), reject_reason_name(r)) << text;
+}
+
+TEST(FrameParser, RootKeysInAnyOrder) {
+  expect_ok(R"({"uid":"abc","ts":1468244340})", "abc", 1468244340);
+  expect_ok(R"({"ts":1468244340,"x":[1,2,{"a":null}],"uid":"abc"})", "abc", 1468244340);
+  expect_ok(" \t{\"uid\":\"abc\",\"ts\":1}\t ", "abc", 1);
+}
+
+TEST(FrameParser, NestedDecoysAreIgnored) {
+  expect_ok(R"({"meta":{"uid":"decoy","ts":5},"uid":"real","arr":[{"uid":1,"ts":"x"}],"ts":7})", "real", 7);
+  // Nested duplicates are fine; only the root is checked.
+  expect_ok(R"({"m":{"uid":1,"uid":2},"uid":"u","ts":7})", "u", 7);
+}
+
+TEST(FrameParser, EscapedKeysAndValues) {
+  expect_ok(R"({"u\u0069d":"abc","t\u0073":9})", "abc", 9);
+  expect_ok(R"({"uid":"a\"b\\c\/d\n\u0442","ts":9})", "a\"b\\c/d\n\xd1\x82", 9);
+  expect_ok(R"({"uid":"пользователь","ts":9})", "пользователь", 9);
+  expect_ok(R"({"uid":"","ts":9})", "", 9);
+}
+
+TEST(FrameParser, TsForms) {
+  expect_ok(R"({"uid":"a","ts":"1468244340"})", "a", 1468244340);
+  expect_ok(R"({"uid":"a","ts":1468244340.99})", "a", 1468244340);
+  expect_ok(R"({"uid":"a","ts":1.468244340e9})", "a", 1468244340);
+  expect_ok(R"({"uid":"a","ts":1468244340999})", "a", 1468244340, TsUnit::milliseconds);
+  expect_ok(R"({"uid":"a","ts":"1468244340999"})", "a", 1468244340, TsUnit::milliseconds);
+  expect_ok(R"({"uid":"a","ts":0})", "a", 0);
+  expect_ok(R"({"uid":"a","ts":253402300799})", "a", 253402300799);
+  expect_reject(R"({"uid":"a","ts":253402300800})", RejectReason::bad_ts);
+  expect_reject(R"({"uid":"a","ts":-1})", RejectReason::bad_ts);
+  expect_reject(R"({"uid":"a","ts":-0.5})", RejectReason::bad_ts);
+  expect_reject(R"({"uid":"a","ts":" 1"})", RejectReason::bad_ts);
+  expect_reject(R"({"uid":"a","ts":"1.5"})", RejectReason::bad_ts);
+  expect_reject(R"({"uid":"a","ts":"-1"})", RejectReason::bad_ts);
+  expect_reject(R"({"uid":"a","ts":""})", RejectReason::bad_ts);
+  expect_reject(R"({"uid":"a","ts":"12345678901234567890"})", RejectReason::bad_ts);
+  expect_reject(R"({"uid":"a","ts":true})", RejectReason::bad_ts);
+  expect_reject(R"({"uid":"a","ts":null})", RejectReason::bad_ts);
+  expect_reject(R"({"uid":"a","ts":{"s":1}})", RejectReason::bad_ts);
+  expect_reject(R"({"uid":"a","ts":18446744073709551615})", RejectReason::bad_ts);
+  expect_reject(R"({"uid":"a","ts":1e300})", RejectReason::bad_ts);
+}
+
+TEST(FrameParser, UidForms) {
+  expect_ok(R"({"uid":12345,"ts":1})", "12345", 1);
+  expect_ok(R"({"uid":-7,"ts":1})", "-7", 1);
+  expect_ok(R"({"uid":18446744073709551615,"ts":1})", "18446744073709551615", 1);
+  expect_reject(R"({"uid":1.5,"ts":1})", RejectReason::bad_uid_type);
+  expect_reject(R"({"uid":1e3,"ts":1})", RejectReason::bad_uid_type);
+  expect_reject(R"({"uid":true,"ts":1})", RejectReason::bad_uid_type);
+  expect_reject(R"({"uid":null,"ts":1})", RejectReason::bad_uid_type);
+  expect_reject(R"({"uid":["a"],"ts":1})", RejectReason::bad_uid_type);
+  expect_reject(R"({"uid":{"id":"a"},"ts":1})", RejectReason::bad_uid_type);
+}
+
+TEST(FrameParser, ClassifiesBrokenFrames) {
+  expect_reject(R"({"uid":"a","ts":1)", RejectReason::malformed_json);       // truncated
+  expect_reject(R"({"uid":"a","ts":1}})", RejectReason::malformed_json);     // trailing
+  expect_reject(R"({"uid":"a","ts":1} {"x":1})", RejectReason::malformed_json);
+  expect_reject(R"({"uid":"a","ts":1,"x":tru})", RejectReason::malformed_json);
+  expect_reject(R"({"uid":"a","ts":1,"x":"\q"})", RejectReason::malformed_json);
+  expect_reject(R"({"uid":"a","ts":1,"x":01})", RejectReason::malformed_json);
+  expect_reject(R"({"uid":"a","ts":1,"x":123456789012345678901234567890})", RejectReason::malformed_json);
+  expect_reject(R"([{"uid":"a","ts":1}])", RejectReason::malformed_json);
+  expect_reject(R"("just a string")", RejectReason::malformed_json);
+  expect_reject("", RejectReason::malformed_json);
+  expect_reject(std::string("{\"uid\":\"a\0b\",\"ts\":1}", 19), RejectReason::malformed_json);
+  expect_reject("{\"uid\":\"a\xff\",\"ts\":1}", RejectReason::malformed_json);  // invalid UTF-8
+  expect_reject("{\"uid\":\"a\xc3\",\"ts\":1}", RejectReason::malformed_json);  // cut UTF-8
+  std::string deep(2000, '[');
+  expect_reject("{\"uid\":\"a\",\"ts\":1,\"x\":" + deep + std::string(2000, ']') + "}", RejectReason::malformed_json);
+}
+
+TEST(FrameParser, ClassifiesRootKeyProblemsInOrder) {
+  expect_reject(R"({"uid":"a","uid":"b","ts":1})", RejectReason::duplicate_key);
+  expect_reject(R"({"uid":"a","ts":1,"t\u0073":2})", RejectReason::duplicate_key);
+  expect_reject(R"({"ts":1})", RejectReason::missing_uid);
+  expect_reject(R"({"uid":"a"})", RejectReason::missing_ts);
+  expect_reject(R"({})", RejectReason::missing_uid);
+  expect_reject(R"({"uid":true,"ts":"x"})", RejectReason::bad_uid_type);  // uid is checked before ts
+  expect_reject(R"({"UID":"a","ts":1})", RejectReason::missing_uid);      // keys are case-sensitive
+}
+
+TEST(FrameParser, SurvivesArbitraryBytes) {
+  // Every byte value at every position of a small frame: never a crash, and
+  // everything but the valid frame is classified.
+  const std::string base = R"({"uid":"a","ts":1})";
+  FrameParser p(1 << 16);
+  for (std::size_t i = 0; i < base.size(); ++i) {
+    for (int b = 0; b < 256; ++b) {
+      std::string s = base;
+      s[i] = static_cast<char>(b);
+      std::string padded = s + std::string(kFramePadding, 'x');
+      ParsedFrame f;
+      (void)p.parse(padded.data(), s.size(), f);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace uniqd::processor

@@ -1,0 +1,84 @@
+#include "processor/line_reader.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+
+namespace uniqd::processor {
+namespace {
+
+// Feeds bytes through a pipe from another thread, as stdin would.
+struct Pipe {
+  explicit Pipe(std::string bytes) {
+    int fds[2];
+    EXPECT_EQ(::pipe(fds), 0);
+    read_fd = fds[0];
+    writer = std::thread([fd = fds[1], b = std::move(bytes)] {
+      std::size_t off = 0;
+      while (off < b.size()) {
+        const ssize_t n = ::write(fd, b.data() + off, std::min<std::size_t>(b.size() - off, 65536));
+        if (n <= 0) break;
+        off += static_cast<std::size_t>(n);
+      }
+      ::close(fd);
+    });
+  }
+  ~Pipe() {
+    writer.join();
+    ::close(read_fd);
+  }
+  int read_fd;
+  std::thread writer;
+};
+
+TEST(LineReader, SplitsLinesCrlfBlankAndLastLine) {
+  Pipe p("{\"a\":1}\r\n\n  \t\r\n{\"b\":2}\n{\"c\":3}");
+  LineReader r(p.read_fd, 1000);
+  auto l = r.next();
+  EXPECT_EQ(l.kind, LineReader::Kind::line);
+  EXPECT_EQ(std::string(l.data, l.size), "{\"a\":1}");
+  EXPECT_EQ(r.next().kind, LineReader::Kind::blank);
+  EXPECT_EQ(r.next().kind, LineReader::Kind::blank);
+  l = r.next();
+  EXPECT_EQ(std::string(l.data, l.size), "{\"b\":2}");
+  EXPECT_EQ(l.number, 4u);
+  l = r.next();
+  EXPECT_EQ(std::string(l.data, l.size), "{\"c\":3}");
+  EXPECT_EQ(r.next().kind, LineReader::Kind::end);
+}
+
+TEST(LineReader, HugeLineIsSkippedNotBuffered) {
+  const std::size_t huge = 100u << 20;  // 100 MB on one line
+  std::string bytes = "{\"x\":1}\n" + std::string(huge, 'y') + "\r\n{\"z\":1}\n";
+  Pipe p(std::move(bytes));
+  LineReader r(p.read_fd, 1 << 20);
+  EXPECT_EQ(r.next().kind, LineReader::Kind::line);
+  auto l = r.next();
+  ASSERT_EQ(l.kind, LineReader::Kind::too_large);
+  EXPECT_EQ(l.full_size, huge);
+  EXPECT_EQ(l.size, LineReader::kPrefixBytes);
+  EXPECT_EQ(l.number, 2u);
+  l = r.next();
+  ASSERT_EQ(l.kind, LineReader::Kind::line);
+  EXPECT_EQ(std::string(l.data, l.size), "{\"z\":1}");
+  EXPECT_EQ(l.number, 3u);
+}
+
+TEST(LineReader, LineJustOverTheLimit) {
+  Pipe p(std::string(11, 'a') + "\n" + std::string(10, 'b') + "\r\n" + std::string(11, 'c'));
+  LineReader r(p.read_fd, 10);
+  auto l = r.next();
+  EXPECT_EQ(l.kind, LineReader::Kind::too_large);
+  EXPECT_EQ(l.full_size, 11u);
+  EXPECT_EQ(r.next().kind, LineReader::Kind::line) << "10 bytes + CR is within a 10-byte limit";
+  l = r.next();
+  EXPECT_EQ(l.kind, LineReader::Kind::too_large);
+  EXPECT_EQ(l.full_size, 11u);
+  EXPECT_EQ(r.next().kind, LineReader::Kind::end);
+}
+
+}  // namespace
+}  // namespace uniqd::processor

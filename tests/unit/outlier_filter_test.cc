@@ -1,0 +1,116 @@
+#include "processor/outlier_filter.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace uniqd::processor {
+namespace {
+
+struct Recorder : FrameVerdicts {
+  std::vector<std::pair<char, std::int64_t>> seen;  // 'a' accept / 'o' outlier, ts
+  void accept(const FrameRef& f) override { seen.emplace_back('a', f.frame.ts); }
+  void reject_outlier(const FrameRef& f) override { seen.emplace_back('o', f.frame.ts); }
+};
+
+using Seen = std::vector<std::pair<char, std::int64_t>>;
+
+void offer(OutlierFilter& o, Recorder& r, std::int64_t ts) {
+  o.offer(FrameRef{ParsedFrame{ts, {}}, "x", {}}, r);
+}
+
+TEST(OutlierFilter, FirstFramesConfirmEachOther) {
+  OutlierFilter o({3600, 3, 4});
+  Recorder r;
+  offer(o, r, 1000);
+  offer(o, r, 1001);
+  EXPECT_TRUE(r.seen.empty()) << "held until K frames agree";
+  offer(o, r, 999);
+  EXPECT_EQ(r.seen, (Seen{{'a', 1000}, {'a', 1001}, {'a', 999}}));
+  EXPECT_EQ(o.partition_time(), 1001);
+  offer(o, r, 1002);
+  EXPECT_EQ(r.seen.back(), std::make_pair('a', std::int64_t{1002}));
+}
+
+TEST(OutlierFilter, IsolatedFlipIsRejectedAfterKOthers) {
+  OutlierFilter o({3600, 3, 4});
+  Recorder r;
+  for (int i = 0; i < 3; ++i) offer(o, r, 100000 + i);
+  r.seen.clear();
+  offer(o, r, 100000 + (1 << 20));  // a high bit flipped
+  offer(o, r, 100004);
+  offer(o, r, 100005);
+  EXPECT_EQ(r.seen, (Seen{{'a', 100004}, {'a', 100005}}));
+  offer(o, r, 100006);
+  EXPECT_EQ(r.seen, (Seen{{'a', 100004}, {'a', 100005}, {'a', 100006}, {'o', 100000 + (1 << 20)}}));
+  EXPECT_EQ(o.partition_time(), 100006) << "the flip never moved partition time";
+}
+
+TEST(OutlierFilter, BackwardFlipIsRejectedToo) {
+  OutlierFilter o({3600, 3, 4});
+  Recorder r;
+  for (int i = 0; i < 3; ++i) offer(o, r, 100000 + i);
+  offer(o, r, 100000 - 8192);
+  for (int i = 3; i < 6; ++i) offer(o, r, 100000 + i);
+  EXPECT_EQ(r.seen.back(), std::make_pair('o', std::int64_t{100000 - 8192}));
+}
+
+TEST(OutlierFilter, RealGapIsFollowed) {
+  OutlierFilter o({3600, 3, 4});
+  Recorder r;
+  for (int i = 0; i < 3; ++i) offer(o, r, 100000 + i);
+  r.seen.clear();
+  offer(o, r, 107200);
+  offer(o, r, 100003);  // a straggler from before the gap: counts against
+  offer(o, r, 107201);
+  offer(o, r, 107202);  // third member: confirmed
+  EXPECT_EQ(r.seen, (Seen{{'a', 100003}, {'a', 107200}, {'a', 107201}, {'a', 107202}}));
+  EXPECT_EQ(o.partition_time(), 107202);
+}
+
+TEST(OutlierFilter, FlippedFirstFrameDoesNotWin) {
+  OutlierFilter o({3600, 3, 4});
+  Recorder r;
+  offer(o, r, 9'000'000'000 / 10);  // flipped first frame
+  for (int i = 0; i < 3; ++i) offer(o, r, 100000 + i);
+  for (int i = 3; i < 6; ++i) offer(o, r, 100000 + i);
+  // The three good frames confirm each other; the flip has three frames
+  // against it by then and goes.
+  EXPECT_EQ(r.seen, (Seen{{'a', 100000}, {'a', 100001}, {'a', 100002}, {'o', 900'000'000}, {'a', 100003},
+                          {'a', 100004}, {'a', 100005}}));
+  EXPECT_EQ(o.partition_time(), 100005);
+}
+
+TEST(OutlierFilter, EndOfInputConfirmsTheLargestClusterWhenNothingIsKnown) {
+  OutlierFilter o({3600, 3, 4});
+  Recorder r;
+  offer(o, r, 5'000'000);
+  offer(o, r, 100);
+  offer(o, r, 101);
+  o.finish(r);
+  EXPECT_EQ(r.seen, (Seen{{'a', 100}, {'a', 101}, {'o', 5'000'000}}));
+}
+
+TEST(OutlierFilter, EndOfInputRejectsPendingSuspects) {
+  OutlierFilter o({3600, 3, 4});
+  Recorder r;
+  for (int i = 0; i < 3; ++i) offer(o, r, 100000 + i);
+  offer(o, r, 900000);
+  o.finish(r);
+  EXPECT_EQ(r.seen.back(), std::make_pair('o', std::int64_t{900000}));
+  EXPECT_EQ(o.pending(), 0u);
+}
+
+TEST(OutlierFilter, TooManyClustersRejectOldest) {
+  OutlierFilter o({10, 30, 2});
+  Recorder r;
+  for (int i = 0; i < 30; ++i) offer(o, r, 1000);
+  r.seen.clear();
+  offer(o, r, 5000);
+  offer(o, r, 6000);
+  offer(o, r, 7000);  // third cluster, max 2: the oldest goes
+  EXPECT_EQ(r.seen, (Seen{{'o', 5000}}));
+}
+
+}  // namespace
+}  // namespace uniqd::processor
