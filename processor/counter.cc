@@ -21,6 +21,13 @@ WindowCounter::WindowCounter(CounterOptions opts, state::WindowStore& store, Res
                             opts_.granularities.end());
 }
 
+void WindowCounter::sort_for_emission(std::vector<Slot*>& slots) {
+  std::sort(slots.begin(), slots.end(), [](const Slot* a, const Slot* b) {
+    return std::tie(a->window.end, a->granularity, a->window.start) <
+           std::tie(b->window.end, b->granularity, b->window.start);
+  });
+}
+
 WindowCounter::Slot& WindowCounter::slot_for(Granularity g, const Window& w) {
   const state::WindowKey key{static_cast<std::uint8_t>(g), w.start};
   auto [it, created] = windows_.try_emplace(key);
@@ -63,8 +70,13 @@ int WindowCounter::count(const ParsedFrame& f) {
       const bool added = store_.insert(s->set, f.uid);
       ++s->frames;
       ++counted;
-      if (added) emit(*s, true);
+      if (added) revised_.push_back(s);
     }
+  }
+  if (!revised_.empty()) {
+    sort_for_emission(revised_);
+    for (Slot* s : revised_) emit(*s, true);
+    revised_.clear();
   }
   if (counted != 0 && counted != static_cast<int>(opts_.granularities.size())) ++late_partial_;
   return counted;
@@ -106,10 +118,7 @@ void WindowCounter::emit_finals(bool all_open) {
   for (auto& [key, s] : windows_) {
     if (!s.final && (all_open || ms(s.window.end) <= wm_)) scratch_.push_back(&s);
   }
-  std::sort(scratch_.begin(), scratch_.end(), [](const Slot* a, const Slot* b) {
-    return std::tie(a->window.end, a->granularity, a->window.start) <
-           std::tie(b->window.end, b->granularity, b->window.start);
-  });
+  sort_for_emission(scratch_);
   for (Slot* s : scratch_) emit(*s, true);
 }
 

@@ -90,6 +90,8 @@ class WindowCounter {
   // Emits, in (end, granularity, start) order, the open windows whose end the
   // watermark reached, or every open window.
   void emit_finals(bool all_open);
+  // Final results go out in (end, granularity, start) order.
+  static void sort_for_emission(std::vector<Slot*>& slots);
   void emit_early();
   void free_expired();
   void sample_memory();
@@ -107,6 +109,7 @@ class WindowCounter {
   std::size_t peak_bytes_{0};
   std::uint64_t late_partial_{0};
   std::vector<Slot*> scratch_;
+  std::vector<Slot*> revised_;
 };
 
 }  // namespace uniqd::processor

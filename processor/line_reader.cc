@@ -19,15 +19,15 @@ bool is_blank(const char* p, std::size_t n) {
 
 }  // namespace
 
-LineReader::LineReader(int fd, std::size_t max_frame_bytes) : fd_(fd), max_(max_frame_bytes) {
-  // Room for one maximal line (+\r\n) plus a large read, plus padding.
-  const std::size_t cap = std::max<std::size_t>(max_ + 2, 1 << 20) + (4u << 20);
-  buf_.resize(cap + kFramePadding);
+LineReader::LineReader(int fd, std::size_t max_frame_bytes, std::size_t read_chunk)
+    : fd_(fd), max_(max_frame_bytes), chunk_(std::max<std::size_t>(read_chunk, 1)) {
+  // Room for one maximal line (+\r\n) plus one read, plus padding.
+  buf_.resize(max_ + 2 + chunk_ + kFramePadding);
 }
 
 bool LineReader::fill() {
   if (eof_) return false;
-  if (begin_ > 0 && (buf_.size() - kFramePadding - end_) < (1u << 20)) {
+  if (begin_ > 0 && (buf_.size() - kFramePadding - end_) < chunk_) {
     std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
     end_ -= begin_;
     scanned_ -= begin_;
@@ -41,7 +41,7 @@ bool LineReader::fill() {
       eof_ = true;
       return false;
     }
-    const ssize_t n = ::read(fd_, buf_.data() + end_, room);
+    const ssize_t n = ::read(fd_, buf_.data() + end_, std::min(room, chunk_));
     if (n > 0) {
       end_ += static_cast<std::size_t>(n);
       bytes_read_ += static_cast<std::uint64_t>(n);
@@ -106,12 +106,12 @@ LineReader::Line LineReader::next() {
     begin_ = scanned_ = (at < end_ ? at + 1 : at);
     if (size > 0 && data[size - 1] == '\r') --size;
     ++line_no_;
-    if (size == 0 || is_blank(data, size)) return Line{Kind::blank, data, size, size, line_no_};
     if (size > max_) {
       const std::size_t keep = std::min(size, kPrefixBytes);
       prefix_.assign(data, keep);
       return Line{Kind::too_large, prefix_.data(), keep, size, line_no_};
     }
+    if (size == 0 || is_blank(data, size)) return Line{Kind::blank, data, size, size, line_no_};
     return Line{Kind::line, data, size, size, line_no_};
   }
 }

@@ -23,8 +23,9 @@ class LineReader {
     std::uint64_t number{0};     // 1-based line number
   };
 
-  // fd is read with read(2); the reader does not close it.
-  LineReader(int fd, std::size_t max_frame_bytes);
+  // fd is read with read(2) in chunks of read_chunk bytes; the reader does
+  // not close it. Small chunks are for tests that probe refill edges.
+  LineReader(int fd, std::size_t max_frame_bytes, std::size_t read_chunk = 4u << 20);
 
   // The next line. Kind::error: errno-style message in error().
   Line next();
@@ -48,6 +49,7 @@ class LineReader {
 
   int fd_;
   std::size_t max_;
+  std::size_t chunk_;
   std::vector<char> buf_;
   std::size_t begin_{0};  // first unconsumed byte
   std::size_t end_{0};    // one past the last valid byte

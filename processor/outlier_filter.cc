@@ -23,17 +23,14 @@ void OutlierFilter::reject(Cluster& c, FrameVerdicts& out) {
   for (const Held& h : c.members) out.reject_outlier(FrameRef{h.frame, h.bytes, h.pos});
 }
 
-void OutlierFilter::confirm(std::size_t index, FrameVerdicts& out) {
-  Cluster confirmed = std::move(clusters_[index]);
-  clusters_.erase(clusters_.begin() + static_cast<std::ptrdiff_t>(index));
-  for (const Held& h : confirmed.members) accept(FrameRef{h.frame, h.bytes, h.pos}, out);
-  // The partition moved: suspects of other clusters that are now close to
-  // it were not outliers after all.
+template <class Pred, class Fn>
+void OutlierFilter::drain(Pred pred, Fn fn) {
+  scratch_.clear();
   for (Cluster& c : clusters_) {
     auto keep = c.members.begin();
     for (auto it = c.members.begin(); it != c.members.end(); ++it) {
-      if (near(it->frame.ts, *ptime_)) {
-        accept(FrameRef{it->frame, it->bytes, it->pos}, out);
+      if (pred(*it)) {
+        scratch_.push_back(std::move(*it));
       } else {
         if (keep != it) *keep = std::move(*it);
         ++keep;
@@ -42,6 +39,19 @@ void OutlierFilter::confirm(std::size_t index, FrameVerdicts& out) {
     c.members.erase(keep, c.members.end());
   }
   std::erase_if(clusters_, [](const Cluster& c) { return c.members.empty(); });
+  std::sort(scratch_.begin(), scratch_.end(), [](const Held& a, const Held& b) { return a.arrival < b.arrival; });
+  for (const Held& h : scratch_) fn(h);
+}
+
+void OutlierFilter::confirm(std::size_t index, FrameVerdicts& out) {
+  Cluster confirmed = std::move(clusters_[index]);
+  clusters_.erase(clusters_.begin() + static_cast<std::ptrdiff_t>(index));
+  for (const Held& h : confirmed.members) accept(FrameRef{h.frame, h.bytes, h.pos}, out);
+  // The partition moved: suspects of other clusters that are close to where
+  // it now stands were not outliers after all.
+  const std::int64_t moved_to = *ptime_;
+  drain([&](const Held& h) { return near(h.frame.ts, moved_to); },
+        [&](const Held& h) { accept(FrameRef{h.frame, h.bytes, h.pos}, out); });
 }
 
 void OutlierFilter::offer(const FrameRef& f, FrameVerdicts& out) {
@@ -69,7 +79,7 @@ void OutlierFilter::offer(const FrameRef& f, FrameVerdicts& out) {
       clusters_.push_back(Cluster{f.frame.ts, {}, 0});
       joined = clusters_.size() - 1;
     }
-    clusters_[*joined].members.push_back(Held{f.frame, std::string(f.bytes), f.pos});
+    clusters_[*joined].members.push_back(Held{f.frame, std::string(f.bytes), f.pos, arrivals_++});
   }
   for (std::size_t i = 0; i < clusters_.size(); ++i) {
     if (!joined || i != *joined) ++clusters_[i].against;
@@ -96,8 +106,7 @@ void OutlierFilter::finish(FrameVerdicts& out) {
     }
     confirm(best, out);
   }
-  for (Cluster& c : clusters_) reject(c, out);
-  clusters_.clear();
+  drain([](const Held&) { return true; }, [&](const Held& h) { out.reject_outlier(FrameRef{h.frame, h.bytes, h.pos}); });
 }
 
 }  // namespace uniqd::processor

@@ -55,6 +55,7 @@ class OutlierFilter {
     ParsedFrame frame;
     std::string bytes;
     SourcePosition pos;
+    std::uint64_t arrival;  // orders members across clusters
   };
   struct Cluster {
     std::int64_t anchor;
@@ -65,11 +66,17 @@ class OutlierFilter {
   bool near(std::int64_t a, std::int64_t b) const;
   void accept(const FrameRef& f, FrameVerdicts& out);
   void reject(Cluster& c, FrameVerdicts& out);
+  // Takes the members matching pred out of every cluster and hands them to
+  // fn in arrival order; drops clusters left empty.
+  template <class Pred, class Fn>
+  void drain(Pred pred, Fn fn);
   void confirm(std::size_t index, FrameVerdicts& out);
 
   OutlierOptions opts_;
   std::optional<std::int64_t> ptime_;
   std::deque<Cluster> clusters_;  // oldest first
+  std::uint64_t arrivals_{0};
+  std::vector<Held> scratch_;
 };
 
 }  // namespace uniqd::processor

@@ -1,0 +1,98 @@
+// The parse floor of DESIGN §5: the same file reading and line splitting as
+// uniqd, then simdjson extracting the root ts and uid, and nothing else.
+//   --mode ondemand   On-Demand, root uid/ts only, no validation of the rest
+//                     (the floor the issue defines)
+//   --mode dom        full DOM parse (validates every byte, as uniqd must)
+// Prints one line: mode frames bytes seconds frames/s MB/s checksum.
+#include <fcntl.h>
+#include <simdjson.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "processor/line_reader.h"
+
+namespace {
+
+std::uint64_t ondemand(simdjson::ondemand::parser& p, const char* data, std::size_t size) {
+  simdjson::ondemand::document doc;
+  if (p.iterate(data, size, size + simdjson::SIMDJSON_PADDING).get(doc)) return 0;
+  simdjson::ondemand::object obj;
+  if (doc.get_object().get(obj)) return 0;
+  std::uint64_t sum = 0;
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return sum;
+    if (key == "uid") {
+      std::string_view uid;
+      if (!field.value().get_string().get(uid)) sum += uid.size();
+    } else if (key == "ts") {
+      std::int64_t ts;
+      if (!field.value().get_int64().get(ts)) sum += static_cast<std::uint64_t>(ts);
+    }
+  }
+  return sum;
+}
+
+std::uint64_t dom(simdjson::dom::parser& p, const char* data, std::size_t size) {
+  simdjson::dom::element root;
+  if (p.parse(data, size, false).get(root)) return 0;
+  simdjson::dom::object obj;
+  if (root.get_object().get(obj)) return 0;
+  std::uint64_t sum = 0;
+  for (auto field : obj) {
+    if (field.key == "uid") {
+      std::string_view uid;
+      if (!field.value.get_string().get(uid)) sum += uid.size();
+    } else if (field.key == "ts") {
+      std::int64_t ts;
+      if (!field.value.get_int64().get(ts)) sum += static_cast<std::uint64_t>(ts);
+    }
+  }
+  return sum;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = "ondemand";
+  const char* path = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--mode") == 0 && i + 1 < argc) mode = argv[++i];
+    else path = argv[i];
+  }
+  if (path == nullptr || (mode != "ondemand" && mode != "dom")) {
+    std::fprintf(stderr, "usage: uniqd-parse-floor [--mode ondemand|dom] FILE\n");
+    return 2;
+  }
+  const int fd = ::open(path, O_RDONLY);
+  if (fd < 0) {
+    std::fprintf(stderr, "uniqd-parse-floor: cannot open %s: %s\n", path, std::strerror(errno));
+    return 1;
+  }
+  const std::size_t max_frame = 1 << 20;
+  uniqd::processor::LineReader reader(fd, max_frame);
+  simdjson::ondemand::parser od(max_frame);
+  simdjson::dom::parser dp;
+  if (dp.allocate(max_frame)) return 1;
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t frames = 0, bytes = 0, sum = 0;
+  const bool use_dom = mode == "dom";
+  while (true) {
+    const auto line = reader.next();
+    if (line.kind == uniqd::processor::LineReader::Kind::end || line.kind == uniqd::processor::LineReader::Kind::error) break;
+    if (line.kind != uniqd::processor::LineReader::Kind::line) continue;
+    ++frames;
+    bytes += line.size;
+    sum += use_dom ? dom(dp, line.data, line.size) : ondemand(od, line.data, line.size);
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("%s frames=%llu bytes=%llu seconds=%.3f frames_per_s=%.0f mb_per_s=%.1f checksum=%llu\n", mode.c_str(),
+              static_cast<unsigned long long>(frames), static_cast<unsigned long long>(bytes), secs, frames / secs,
+              bytes / secs / 1e6, static_cast<unsigned long long>(sum));
+  ::close(fd);
+  return 0;
+}

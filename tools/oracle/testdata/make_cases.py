@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+# Writes the hand-computed cases in this directory (NAME.jsonl/.args/.expected/.rejects).
+# The expected results below were worked out by hand from docs/SEMANTICS.md, frame by
+# frame; Python datetime only turns the hand-written window starts into timestamps.
+# Edit a case here and rerun; then check with ../run_testdata.sh BINARY.
+import datetime as dt, json, os
+D = os.path.dirname(os.path.abspath(__file__))
+UTC = dt.timezone.utc
+def ep(s): return int(dt.datetime.fromisoformat(s.replace("Z","+00:00")).timestamp())
+def iso(t): return dt.datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def win(g, start):
+    s = dt.datetime.fromisoformat(start.replace("Z","+00:00"))
+    if g == "minute": e = s + dt.timedelta(minutes=1)
+    elif g == "hour": e = s + dt.timedelta(hours=1)
+    elif g == "day": e = s + dt.timedelta(days=1)
+    elif g == "week": assert s.weekday() == 0; e = s + dt.timedelta(days=7)
+    elif g == "month": assert s.day == 1; e = s.replace(year=s.year + (s.month == 12), month=s.month % 12 + 1)
+    elif g == "year": assert s.month == 1 and s.day == 1; e = s.replace(year=s.year + 1)
+    return int(s.timestamp()), int(e.timestamp())
+def res(g, start, u, f, rev=0):
+    s, e = win(g, start)
+    return ('{"window":"%s","start":"%s","end":"%s","start_ts":%d,"end_ts":%d,'
+            '"unique_users":%d,"frames":%d,"final":true,"revision":%d}') % (g, iso(s), iso(e), s, e, u, f, rev)
+def fr(uid, ts, **extra):
+    d = {"uid": uid, "ts": ts}; d.update(extra)
+    return json.dumps(d, separators=(",", ":")).encode()
+def case(name, args, lines, expected, rejects):
+    with open(f"{D}/{name}.jsonl", "wb") as f:
+        f.write(b"".join(l + b"\n" if not l.endswith(b"\r\n") else l for l in lines))
+    open(f"{D}/{name}.args", "w").write(args + "\n")
+    open(f"{D}/{name}.expected", "w").write("".join(r + "\n" for r in expected))
+    open(f"{D}/{name}.rejects", "w").write("".join('{"reason":"%s","line":%d}\n' % (r, l) for l, r in sorted(rejects)))
+
+T0 = ep("2016-07-11T13:39:00Z")
+# ---- every reject reason, and the parsing rules of §1
+pad = b'{"uid":"z","ts":1468244342,"pad":"' + b"x" * 230 + b'"}'
+case("rejects", "--windows minute --max-frame-bytes 256", [
+    fr("a", T0),                                                  # 1 ok
+    b"",                                                          # 2 blank
+    b'{"uid":"a","ts":1468244340',                                # 3 truncated
+    b'{"uid":"b","ts":1468244341,"uid":"c"}',                     # 4 duplicate uid
+    b'{"ts":1468244341}',                                         # 5
+    b'{"uid":"b"}',                                               # 6
+    b'{"uid":1.5,"ts":1468244341}',                               # 7
+    b'{"uid":"b","ts":-1}',                                       # 8
+    b'{"uid":"b","ts":4102444800}',                               # 9 year 2100
+    pad,                                                          # 10 too_large
+    b'{"uid":"b","ts":1468244342,"x":{"uid":1,"ts":"zz","ts":2}}',# 11 ok, nested ignored
+    b'{"u\\u0069d":"c","ts":"1468244343"}',                       # 12 ok: escaped key, string ts
+    b'{"uid":123,"ts":1468244343.9}',                             # 13 ok: uid "123", ts truncated
+    b'{ "ts" : 1468244344 , "uid" : "123" }',                     # 14 ok: same user as 13
+    b'{"uid":"d","ts":1468244344,"big":18446744073709551616}',    # 15 integer out of range
+    b'{"uid":"d","ts":1468244344,"x":[1e400]}',                   # 16 float overflow
+    b'[{"uid":"d","ts":1468244344}]',                             # 17 root not an object
+    b'{"uid":"d","ts":1468244344} x',                             # 18 trailing garbage
+    b'{"uid":-0,"ts":1468244345}',                                # 19 ok: uid "0"
+    b'{"uid":"0","ts":1468244345}',                               # 20 ok: same user
+    b'{"uid":"e","ts":"+1468244345"}',                            # 21
+    b'{"uid":"e","ts":"12345678901234567890"}',                   # 22 20 digits
+    b'{"uid":"e","ts":253402300800}',                             # 23 after 9999-12-31
+    b'{"uid":null,"ts":1468244345}',                              # 24
+    b'{"uid":1e2,"ts":1468244345}',                               # 25
+    b'{"uid":"e","ts":true}',                                     # 26
+    b' \t  ',                                                     # 27 blank
+    b'{"uid":"f","ts":1468244346,"t\\u0073":1}',                  # 28 duplicate ts (escaped)
+    b'{"uid":"f","ts":-0.5}',                                     # 29
+    b'{"uid":"f","ts":9223372036854775808}',                      # 30 > int64
+    b'{"uid":"\xff","ts":1468244346}',                            # 31 invalid UTF-8
+    b'{"uid":"g","ts":1468244346}\r\n',                           # 32 ok, CRLF
+    b'{"uid":"h","ts":"146824434 "}',                             # 33
+    b'{"uid":{"id":1},"ts":1468244346}',                          # 34
+    b'\xef\xbb\xbf{"uid":"h","ts":1468244346}',                   # 35 BOM
+    b'{"uid":"\\ud800","ts":1468244346}',                         # 36 lone surrogate
+    b'{"uid":"h","ts":1468244346,}',                              # 37 trailing comma
+    b'{"uid":"h","ts":01468244346}',                              # 38 leading zero
+    b'{"uid":"h","ts":1468244346}{}',                             # 39 two documents
+    b'{"uid":"\\u00e9\xd0\xb6","ts":1468244347}',                 # 40 ok: escaped + raw UTF-8
+    b'{"uid":"","ts":1468244347}',                                # 41 ok: empty uid
+    b'{"uid":"","ts":1468244347.0}',                              # 42 ok
+    b'{"uid":9223372036854775807,"ts":0.0}',                      # 43 ok: ts 0 (1970) is a suspect
+  ], [res("minute", "2016-07-11T13:39:00Z", 8, 11)],
+  [(3,"malformed_json"),(4,"duplicate_key"),(5,"missing_uid"),(6,"missing_ts"),(7,"bad_uid_type"),
+   (8,"bad_ts"),(9,"future"),(10,"too_large"),(15,"malformed_json"),(16,"malformed_json"),
+   (17,"malformed_json"),(18,"malformed_json"),(21,"bad_ts"),(22,"bad_ts"),(23,"bad_ts"),
+   (24,"bad_uid_type"),(25,"bad_uid_type"),(26,"bad_ts"),(28,"duplicate_key"),(29,"bad_ts"),
+   (30,"bad_ts"),(31,"malformed_json"),(33,"bad_ts"),(34,"bad_uid_type"),(35,"malformed_json"),
+   (36,"malformed_json"),(37,"malformed_json"),(38,"malformed_json"),(39,"malformed_json"),
+   (43,"outlier")])
+# users: a b c 123 0 g "é ж" "" = 8; frames: 1 11 12 13 14 19 20 32 40 41 42 = 11
+
+# ---- nesting depth: the root object is depth 1; 1024 is allowed, 1025 is malformed
+def nested(n): return b'{"uid":"a","ts":1468244340,"x":' + b"[" * (n - 1) + b"]" * (n - 1) + b"}"
+case("depth", "--windows minute", [nested(1024), nested(1025).replace(b'"a"', b'"b"')],
+     [res("minute", "2016-07-11T13:39:00Z", 1, 1)], [(2, "malformed_json")])
+
+# ---- frame size: 64 bytes allowed, 65 too_large; the \r of CRLF does not count
+def sized(uid, n):
+    base = b'{"uid":"%s","ts":1468244340,"p":""}' % uid
+    return base[:-2] + b"x" * (n - len(base)) + b'"}'
+case("frame_size", "--windows minute --max-frame-bytes 64",
+     [sized(b"a", 64), sized(b"b", 65), sized(b"c", 64) + b"\r\n", b"\r\n", b"   \r\n"],
+     [res("minute", "2016-07-11T13:39:00Z", 2, 2)], [(2, "too_large")])
+
+# ---- lateness with drop and with update (+ retention, revisions, never-emitted window)
+late_frames = [fr("a", ep("2016-07-11T13:39:00Z")), fr("b", ep("2016-07-11T13:40:10Z")),
+    fr("c", ep("2016-07-11T13:39:10Z")), fr("d", ep("2016-07-11T14:30:05Z")),
+    fr("e", ep("2016-07-11T13:40:00Z")), fr("e", ep("2016-07-11T13:40:01Z")),
+    fr("f", ep("2016-07-11T14:30:06Z")), fr("g", ep("2016-07-11T14:40:10Z")),
+    fr("h", ep("2016-07-11T13:39:05Z")), fr("i", ep("2016-07-11T12:00:00Z")),
+    fr("j", ep("2016-07-11T14:35:00Z"))]
+case("late_drop", "--windows minute,hour --outlier-threshold 3h", late_frames, [
+    res("minute", "2016-07-11T13:39:00Z", 1, 1), res("minute", "2016-07-11T13:40:00Z", 1, 1),
+    res("hour", "2016-07-11T13:00:00Z", 3, 3), res("minute", "2016-07-11T14:30:00Z", 2, 2),
+    res("minute", "2016-07-11T14:40:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 4, 4)],
+    [(5, "late"), (6, "late"), (9, "late"), (10, "late")])
+case("late_update", "--windows minute,hour --outlier-threshold 3h --late-policy update --retention 1h",
+    late_frames, [
+    res("minute", "2016-07-11T13:39:00Z", 1, 1), res("minute", "2016-07-11T13:39:00Z", 2, 2, 1),
+    res("minute", "2016-07-11T13:40:00Z", 1, 1), res("hour", "2016-07-11T13:00:00Z", 3, 3),
+    res("minute", "2016-07-11T13:40:00Z", 2, 2, 1), res("hour", "2016-07-11T13:00:00Z", 4, 4, 1),
+    res("minute", "2016-07-11T14:30:00Z", 2, 2), res("hour", "2016-07-11T13:00:00Z", 5, 6, 2),
+    res("minute", "2016-07-11T14:35:00Z", 1, 1),
+    res("minute", "2016-07-11T14:40:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 4, 4)],
+    [(10, "late")])
+
+# ---- outliers rejected: at the start (before ptime), in the middle, pending at the end
+case("outlier", "--windows minute,hour", [
+    fr("x", 1568244340), fr("a", T0), fr("b", T0 + 1), fr("c", T0 + 2),
+    fr("y", ep("2016-07-11T16:39:00Z")), fr("d", T0 + 3), fr("e", T0 + 4), fr("f", T0 + 5),
+    fr("g", T0 + 60), fr("z", 1368244340)],
+    [res("minute", "2016-07-11T13:39:00Z", 6, 6), res("minute", "2016-07-11T13:40:00Z", 1, 1),
+     res("hour", "2016-07-11T13:00:00Z", 7, 7)],
+    [(1, "outlier"), (5, "outlier"), (10, "outlier")])
+
+# ---- a real 2h gap confirmed by 3 frames (a normal frame in between counts against it)
+case("jump", "--windows minute,hour", [
+    fr("a", T0), fr("b", T0 + 1), fr("c", T0 + 2), fr("d", T0 + 60),
+    fr("e", ep("2016-07-11T15:40:00Z")), fr("f", ep("2016-07-11T15:40:01Z")),
+    fr("g", T0 + 61), fr("h", ep("2016-07-11T15:40:02Z")), fr("i", ep("2016-07-11T15:41:00Z")),
+    fr("j", T0 + 62)],
+    [res("minute", "2016-07-11T13:39:00Z", 3, 3), res("minute", "2016-07-11T13:40:00Z", 2, 2),
+     res("hour", "2016-07-11T13:00:00Z", 5, 5), res("minute", "2016-07-11T15:40:00Z", 3, 3),
+     res("minute", "2016-07-11T15:41:00Z", 1, 1), res("hour", "2016-07-11T15:00:00Z", 4, 4)],
+    [(10, "outlier")])
+
+# ---- after a confirmation, members of another cluster near the new ptime are accepted;
+#      the rest of that cluster is rejected when K frames counted against it
+case("recheck", "--windows minute,day", [
+    fr("p", ep("2016-07-11T13:00:00Z")), fr("q", ep("2016-07-11T14:30:00Z")),
+    fr("r", ep("2016-07-11T13:45:00Z")), fr("s", ep("2016-07-11T14:30:01Z")),
+    fr("u", ep("2016-07-11T14:30:02Z"))],
+    [res("minute", "2016-07-11T14:30:00Z", 3, 3), res("day", "2016-07-11T00:00:00Z", 4, 4)],
+    [(1, "outlier")])
+
+# ---- end of input before any ptime: the largest cluster is confirmed, oldest on a tie
+case("eof_short", "--windows minute",
+     [fr("a", T0), fr("b", 1568244340), fr("c", T0 + 1)],
+     [res("minute", "2016-07-11T13:39:00Z", 2, 2)], [(2, "outlier")])
+case("eof_tie", "--windows minute", [fr("a", T0), fr("b", 1568244340)],
+     [res("minute", "2016-07-11T13:39:00Z", 1, 1)], [(2, "outlier")])
+
+# ---- at most 4 pending clusters: a 5th rejects the oldest
+t = ep("2016-07-11T00:30:00Z")
+case("five_clusters", "--windows hour --outlier-confirm 6",
+     [fr(u, t + i * 7200) for i, u in enumerate("abcdef")],
+     [res("hour", "2016-07-11T04:00:00Z", 1, 1)],
+     [(1, "outlier"), (2, "outlier"), (4, "outlier"), (5, "outlier"), (6, "outlier")])
+
+# ---- ISO weeks across a year end, leap day, month and year windows
+cal = ["2020-12-27T23:59:59Z", "2020-12-28T00:00:00Z", "2020-12-31T12:00:00Z",
+       "2021-01-01T00:00:00Z", "2021-01-03T23:59:59Z", "2021-01-04T00:00:00Z",
+       "2024-02-28T12:00:00Z", "2024-02-29T00:00:00Z", "2024-02-29T23:59:59Z",
+       "2024-03-01T00:00:00Z"]
+case("calendar", "--windows day,week,month,year --outlier-threshold 100000d",
+     [fr(u, ep(s)) for u, s in zip("abcdefghij", cal)], [
+    res("day", "2020-12-27T00:00:00Z", 1, 1), res("week", "2020-12-21T00:00:00Z", 1, 1),
+    res("day", "2020-12-28T00:00:00Z", 1, 1),
+    res("day", "2020-12-31T00:00:00Z", 1, 1), res("month", "2020-12-01T00:00:00Z", 3, 3),
+    res("year", "2020-01-01T00:00:00Z", 3, 3), res("day", "2021-01-01T00:00:00Z", 1, 1),
+    res("day", "2021-01-03T00:00:00Z", 1, 1), res("week", "2020-12-28T00:00:00Z", 4, 4),
+    res("day", "2021-01-04T00:00:00Z", 1, 1), res("week", "2021-01-04T00:00:00Z", 1, 1),
+    res("month", "2021-01-01T00:00:00Z", 3, 3), res("year", "2021-01-01T00:00:00Z", 3, 3),
+    res("day", "2024-02-28T00:00:00Z", 1, 1),
+    res("day", "2024-02-29T00:00:00Z", 2, 2), res("month", "2024-02-01T00:00:00Z", 3, 3),
+    res("day", "2024-03-01T00:00:00Z", 1, 1), res("week", "2024-02-26T00:00:00Z", 4, 4),
+    res("month", "2024-03-01T00:00:00Z", 1, 1), res("year", "2024-01-01T00:00:00Z", 4, 4)], [])
+
+# ---- millisecond timestamps
+case("ts_ms", "--windows minute --ts-unit ms", [
+    b'{"uid":"a","ts":1468244340999}', b'{"uid":"b","ts":"1468244341000"}',
+    b'{"uid":"c","ts":1468244399999.9}', b'{"uid":"d","ts":999}',
+    b'{"uid":"e","ts":253402300799999}', b'{"uid":"e","ts":253402300800000}'],
+    [res("minute", "2016-07-11T13:39:00Z", 3, 3)],
+    [(4, "outlier"), (5, "future"), (6, "bad_ts")])
+
+# ---- all six windows by default; duplicates of a user; a blank last line without \n
+case("defaults", "", [fr("a", T0), fr("a", T0 + 1), fr(7, T0 + 2), fr("7", T0 + 70),
+                     fr("b", T0 + 130), b"  "],
+    [res("minute", "2016-07-11T13:39:00Z", 2, 3), res("minute", "2016-07-11T13:40:00Z", 1, 1),
+     res("minute", "2016-07-11T13:41:00Z", 1, 1), res("hour", "2016-07-11T13:00:00Z", 3, 5),
+     res("day", "2016-07-11T00:00:00Z", 3, 5), res("week", "2016-07-11T00:00:00Z", 3, 5),
+     res("month", "2016-07-01T00:00:00Z", 3, 5), res("year", "2016-01-01T00:00:00Z", 3, 5)], [])
+# the last line of defaults.jsonl is blank and has no \n
+p = f"{D}/defaults.jsonl"; b = open(p, "rb").read(); open(p, "wb").write(b[:-1])
