@@ -43,7 +43,17 @@ WindowCounter::Slot& WindowCounter::slot_for(Granularity g, const Window& w) {
   return s;
 }
 
-int WindowCounter::count(const ParsedFrame& f) {
+std::int64_t WindowCounter::min_open_offset(std::int32_t partition) const {
+  std::int64_t low = INT64_MAX;
+  const auto p = static_cast<std::size_t>(partition);
+  for (const auto& [key, s] : windows_) {
+    if (!s.final && p < s.min_offset.size()) low = std::min(low, s.min_offset[p]);
+  }
+  return low;
+}
+
+int WindowCounter::count(const ParsedFrame& f, const SourcePosition& pos) {
+  const auto part = static_cast<std::size_t>(pos.partition < 0 ? 0 : pos.partition);
   int counted = 0;
   for (Granularity g : opts_.granularities) {
     Cached& c = cache_[static_cast<int>(g)];
@@ -63,6 +73,8 @@ int WindowCounter::count(const ParsedFrame& f) {
       store_.insert(s->set, f.uid);
       ++s->frames;
       ++counted;
+      if (part >= s->min_offset.size()) s->min_offset.resize(part + 1, INT64_MAX);
+      if (pos.offset < s->min_offset[part]) s->min_offset[part] = pos.offset;
       continue;
     }
     if (opts_.late_policy == LatePolicy::update && ms(w.end) + opts_.retention_ms > wm_) {

@@ -53,7 +53,7 @@ class WindowCounter {
 
   // Counts an accepted frame in every configured granularity that can still
   // take it. Returns how many did; 0 means the frame is late everywhere.
-  int count(const ParsedFrame& f);
+  int count(const ParsedFrame& f, const SourcePosition& pos = {});
 
   // Moves the watermark (ms) forward: emits what became final and the early
   // results, frees windows past retention. A smaller value is ignored.
@@ -68,6 +68,9 @@ class WindowCounter {
   std::uint64_t peak_pairs() const { return peak_pairs_; }
   std::size_t peak_bytes() const { return peak_bytes_; }
   std::uint64_t late_partial() const { return late_partial_; }
+  // Smallest source offset of partition p counted in a window that is not
+  // final yet (INT64_MAX when none): a restart must re-read from there.
+  std::int64_t min_open_offset(std::int32_t partition) const;
 
  private:
   struct Slot {
@@ -79,6 +82,7 @@ class WindowCounter {
     std::uint32_t next_revision{0};
     std::uint64_t early_users{0};
     std::uint64_t early_frames{0};
+    std::vector<std::int64_t> min_offset;  // by partition
   };
   struct Cached {
     Window window{0, 0};

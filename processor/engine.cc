@@ -26,15 +26,40 @@ Engine::Engine(EngineOptions opts, state::WindowStore& store, ResultSink& result
       rejects_(rejects),
       clock_(std::move(clock)),
       now_(clock_()),
-      partitions_(static_cast<std::size_t>(opts_.partitions < 1 ? 1 : opts_.partitions),
-                  OutlierFilter(opts_.outlier)) {}
+      partitions_() {
+  for (int p = 0; p < opts_.partitions; ++p) assign_partition(p);
+}
 
-OutlierFilter& Engine::partition(std::int32_t p) {
+Engine::Partition& Engine::partition(std::int32_t p) {
   if (p < 0) p = 0;
-  if (static_cast<std::size_t>(p) >= partitions_.size()) {
-    partitions_.resize(static_cast<std::size_t>(p) + 1, OutlierFilter(opts_.outlier));
-  }
+  while (static_cast<std::size_t>(p) >= partitions_.size()) partitions_.emplace_back(opts_.outlier);
   return partitions_[static_cast<std::size_t>(p)];
+}
+
+void Engine::assign_partition(std::int32_t p) {
+  Partition& part = partition(p);
+  part.active = true;
+  part.idle = false;
+}
+
+void Engine::revoke_partition(std::int32_t p) {
+  partition(p).active = false;
+  update_watermark();
+}
+
+void Engine::set_partition_idle(std::int32_t p, bool idle) {
+  Partition& part = partition(p);
+  if (part.idle == idle) return;
+  part.idle = idle;
+  update_watermark();
+}
+
+std::int64_t Engine::safe_offset(std::int32_t p, std::int64_t next_offset) const {
+  std::int64_t low = std::min(next_offset, counter_.min_open_offset(p));
+  if (p >= 0 && static_cast<std::size_t>(p) < partitions_.size()) {
+    low = std::min(low, partitions_[static_cast<std::size_t>(p)].filter.min_held_offset());
+  }
+  return low;
 }
 
 void Engine::process(const char* data, std::size_t size, const SourcePosition& pos) {
@@ -59,7 +84,9 @@ void Engine::process(const char* data, std::size_t size, const SourcePosition& p
     reject(RejectReason::future, std::string_view(data, size), pos, size);
     return;
   }
-  partition(pos.partition).offer(FrameRef{f, std::string_view(data, size), pos}, *this);
+  Partition& part = partition(pos.partition);
+  part.idle = false;
+  part.filter.offer(FrameRef{f, std::string_view(data, size), pos}, *this);
 }
 
 void Engine::process_too_large(std::string_view prefix, std::uint64_t full_size, const SourcePosition& pos) {
@@ -70,7 +97,7 @@ void Engine::process_too_large(std::string_view prefix, std::uint64_t full_size,
 
 void Engine::accept(const FrameRef& f) {
   ++stats_.accepted;
-  const int counted = counter_.count(f.frame);
+  const int counted = counter_.count(f.frame, f.pos);
   if (counted == 0) {
     --stats_.accepted;
     reject(RejectReason::late, f.bytes, f.pos, f.bytes.size());
@@ -90,12 +117,25 @@ void Engine::reject(RejectReason reason, std::string_view bytes, const SourcePos
 }
 
 void Engine::update_watermark() {
-  // The task's watermark is the slowest partition's; a partition that has
-  // accepted nothing yet does not hold it back.
+  // The task's watermark is its slowest busy partition's. A busy partition
+  // that has accepted nothing yet holds everything back; idle ones hold
+  // nothing back, unless all are idle (then the slowest of them counts, so
+  // the watermark does not run ahead of every partition).
   std::int64_t low = INT64_MAX;
-  for (const OutlierFilter& p : partitions_) {
-    if (auto t = p.partition_time()) low = std::min(low, *t);
+  std::int64_t low_idle = INT64_MAX;
+  bool any_busy = false;
+  for (const Partition& p : partitions_) {
+    if (!p.active) continue;
+    const auto t = p.filter.partition_time();
+    if (p.idle) {
+      if (t) low_idle = std::min(low_idle, *t);
+      continue;
+    }
+    if (!t) return;
+    any_busy = true;
+    low = std::min(low, *t);
   }
+  if (!any_busy) low = low_idle;
   if (low == INT64_MAX) return;
   counter_.advance(low * 1000 - opts_.lateness_ms);
 }
@@ -106,7 +146,7 @@ void Engine::emit(const WindowResult& r) {
 }
 
 void Engine::finish() {
-  for (OutlierFilter& p : partitions_) p.finish(*this);
+  for (Partition& p : partitions_) p.filter.finish(*this);
   counter_.flush();
 }
 

@@ -38,7 +38,8 @@ struct EngineOptions {
   TsUnit ts_unit{TsUnit::seconds};
   // Default: 1 MiB.
   std::size_t max_frame_bytes{1 << 20};
-  // Partitions this engine consumes. Default: 1.
+  // Partitions active from the start: 1 for stdin/file mode (partition 0);
+  // 0 for Kafka mode, where assign_partition() adds them. Default: 1.
   int partitions{1};
 };
 
@@ -68,6 +69,18 @@ class Engine final : private FrameVerdicts, private ResultSink {
   // A frame over max_frame_bytes: only its first bytes were kept.
   void process_too_large(std::string_view prefix, std::uint64_t full_size, const SourcePosition& pos);
   void note_blank() { ++stats_.blank; }
+
+  // Kafka partitions. An assigned partition holds the watermark back until it
+  // has accepted a frame — a partition not read yet must not see its windows
+  // closed by the others — unless it is marked idle (nothing to read for
+  // idle_timeout, or at its end with --until-end).
+  void assign_partition(std::int32_t p);
+  void revoke_partition(std::int32_t p);
+  void set_partition_idle(std::int32_t p, bool idle);
+  // Where a restart must re-read partition p so that nothing not yet emitted
+  // is lost: the smallest offset still counted only in open windows or held
+  // as a suspect, else next_offset.
+  std::int64_t safe_offset(std::int32_t p, std::int64_t next_offset) const;
   // End of input: resolve suspects, emit every open window as final.
   void finish();
 
@@ -81,7 +94,13 @@ class Engine final : private FrameVerdicts, private ResultSink {
   void emit(const WindowResult& r) override;
   void reject(RejectReason reason, std::string_view bytes, const SourcePosition& pos, std::uint64_t size);
   void update_watermark();
-  OutlierFilter& partition(std::int32_t p);
+  struct Partition {
+    explicit Partition(const OutlierOptions& o) : filter(o) {}
+    OutlierFilter filter;
+    bool active{false};
+    bool idle{false};
+  };
+  Partition& partition(std::int32_t p);
 
   EngineOptions opts_;
   FrameParser parser_;
@@ -91,7 +110,7 @@ class Engine final : private FrameVerdicts, private ResultSink {
   WallClock clock_;
   std::int64_t now_{0};
   std::uint32_t frames_since_clock_{0};
-  std::vector<OutlierFilter> partitions_;
+  std::vector<Partition> partitions_;
   EngineStats stats_;
 };
 

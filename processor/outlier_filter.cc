@@ -14,6 +14,14 @@ std::size_t OutlierFilter::pending() const {
   return n;
 }
 
+std::int64_t OutlierFilter::min_held_offset() const {
+  std::int64_t low = INT64_MAX;
+  for (const Cluster& c : clusters_) {
+    for (const Held& h : c.members) low = std::min(low, h.pos.offset);
+  }
+  return low;
+}
+
 void OutlierFilter::accept(const FrameRef& f, FrameVerdicts& out) {
   if (!ptime_ || f.frame.ts > *ptime_) ptime_ = f.frame.ts;
   out.accept(f);

@@ -49,6 +49,8 @@ class OutlierFilter {
   // Largest accepted ts; nullopt until the first frame is accepted.
   std::optional<std::int64_t> partition_time() const { return ptime_; }
   std::size_t pending() const;
+  // Smallest source offset among held suspects (INT64_MAX when none).
+  std::int64_t min_held_offset() const;
 
  private:
   struct Held {
