@@ -28,7 +28,18 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   int outlier_confirm = 0;
   bool no_early = false, no_progress = false;
 
-  app.add_option("--input,-i", input, "Frames file, one JSON object per line; - for standard input")->required();
+  std::string brokers, commit_interval, idle_timeout;
+  app.add_option("--input,-i", input, "Frames file, one JSON object per line; - for standard input");
+  app.add_option("--kafka", brokers, "Consume from Kafka at these bootstrap servers (host:port,...)");
+  app.add_option("--topic", c.kafka.input_topic, "Kafka input topic (default frames)");
+  app.add_option("--output-topic", c.kafka.output_topic, "Kafka results topic (default uniqd-results)");
+  app.add_option("--dead-letter-topic", c.kafka.dead_letter_topic, "Kafka topic for rejects (default uniqd-dead-letter)");
+  app.add_option("--application-id", c.application_id, "Consumer group id and topic prefix (default uniqd)");
+  app.add_flag("--until-end", c.until_end, "Kafka: stop at the end offsets seen at start, emit everything as final");
+  app.add_option("--commit-interval", commit_interval, "Kafka: how often offsets are committed (default 1s)")
+      ->check(check_duration);
+  app.add_option("--idle-timeout", idle_timeout, "Kafka: a silent partition stops holding the watermark (default 30s)")
+      ->check(check_duration);
   app.add_option("--rejects", c.rejects_path, "Write rejected frames here as JSON lines (reason + frame)");
   app.add_option("--windows", windows, "Comma-separated: minute,hour,day,week,month,year (default: all)");
   app.add_option("--lateness", lateness, "Watermark lag behind partition time (default 5s)")->check(check_duration);
@@ -60,12 +71,21 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
     return 2;
   }
 
-  if (input == "-") {
+  if (!brokers.empty() && !input.empty()) {
+    std::fprintf(stderr, "uniqd: --input and --kafka exclude each other: read a file or a topic\n");
+    return 2;
+  }
+  if (!brokers.empty()) {
+    c.input = config::InputKind::kafka;
+    c.kafka.brokers = brokers;
+  } else if (input == "-") {
     c.input = config::InputKind::stdin_;
-  } else {
+  } else if (!input.empty()) {
     c.input = config::InputKind::file;
     c.input_path = input;
   }
+  if (!commit_interval.empty()) c.commit_interval = *config::parse_duration(commit_interval);
+  if (!idle_timeout.empty()) c.engine.idle_timeout = *config::parse_duration(idle_timeout);
   if (!windows.empty()) {
     c.engine.windows.clear();
     std::stringstream ss(windows);

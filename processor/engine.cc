@@ -42,6 +42,11 @@ void Engine::assign_partition(std::int32_t p) {
   part.idle = false;
 }
 
+void Engine::resume_partition(std::int32_t p, std::int64_t processed_until, std::int64_t watermark_ms) {
+  partition(p).replay_until = processed_until;
+  counter_.advance(watermark_ms);
+}
+
 void Engine::revoke_partition(std::int32_t p) {
   partition(p).active = false;
   update_watermark();
@@ -100,7 +105,11 @@ void Engine::accept(const FrameRef& f) {
   const int counted = counter_.count(f.frame, f.pos);
   if (counted == 0) {
     --stats_.accepted;
-    reject(RejectReason::late, f.bytes, f.pos, f.bytes.size());
+    if (f.pos.offset < partition(f.pos.partition).replay_until) {
+      ++stats_.replayed;
+    } else {
+      reject(RejectReason::late, f.bytes, f.pos, f.bytes.size());
+    }
   } else if (counted != static_cast<int>(opts_.counter.granularities.size())) {
     ++stats_.counted_partially;
   }
@@ -112,6 +121,10 @@ void Engine::reject_outlier(const FrameRef& f) {
 }
 
 void Engine::reject(RejectReason reason, std::string_view bytes, const SourcePosition& pos, std::uint64_t size) {
+  if (pos.offset < partition(pos.partition).replay_until) {
+    ++stats_.replayed;
+    return;
+  }
   ++stats_.rejected[static_cast<std::size_t>(reason)];
   rejects_.reject(reason, bytes, pos, size);
 }

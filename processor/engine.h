@@ -52,6 +52,7 @@ struct EngineStats {
   std::array<std::uint64_t, kRejectReasonCount> rejected{};
   std::uint64_t results_final{0};
   std::uint64_t results_early{0};
+  std::uint64_t replayed{0};  // re-read after a restart, already accounted for
   std::uint64_t rejected_total() const;
 };
 
@@ -81,6 +82,12 @@ class Engine final : private FrameVerdicts, private ResultSink {
   // is lost: the smallest offset still counted only in open windows or held
   // as a suspect, else next_offset.
   std::int64_t safe_offset(std::int32_t p, std::int64_t next_offset) const;
+  // After a restart from a safe offset: frames of partition p below
+  // processed_until were handled before the restart. Their windows that were
+  // final by watermark_ms were emitted then, so such a frame that now counts
+  // nowhere is skipped, not rejected as late, and their rejects were already
+  // delivered, so they are not sent again.
+  void resume_partition(std::int32_t p, std::int64_t processed_until, std::int64_t watermark_ms);
   // End of input: resolve suspects, emit every open window as final.
   void finish();
 
@@ -99,6 +106,7 @@ class Engine final : private FrameVerdicts, private ResultSink {
     OutlierFilter filter;
     bool active{false};
     bool idle{false};
+    std::int64_t replay_until{INT64_MIN};
   };
   Partition& partition(std::int32_t p);
 
