@@ -23,7 +23,15 @@ std::int64_t OutlierFilter::min_held_offset() const {
 }
 
 void OutlierFilter::accept(const FrameRef& f, FrameVerdicts& out) {
-  if (!ptime_ || f.frame.ts > *ptime_) ptime_ = f.frame.ts;
+  const auto k = static_cast<std::size_t>(opts_.confirm);
+  if (recent_.size() < k) {
+    recent_.push_back(f.frame.ts);
+  } else {
+    recent_[next_slot_] = f.frame.ts;
+    next_slot_ = (next_slot_ + 1) % k;
+  }
+  const std::int64_t low = *std::min_element(recent_.begin(), recent_.end());
+  if (!ptime_ || low > *ptime_) ptime_ = low;
   out.accept(f);
 }
 

@@ -46,7 +46,14 @@ class OutlierFilter {
   // End of input: resolve every pending suspect.
   void finish(FrameVerdicts& out);
 
-  // Largest accepted ts; nullopt until the first frame is accepted.
+  // The partition time: the largest value ever reached by the smallest ts
+  // of K consecutively accepted frames (before K were accepted: the smallest
+  // so far). A bit flip that stays within the threshold is accepted and
+  // counted where its ts says, but flips scattered over a stream never line
+  // up K in a row, so they can never move the partition time — nor, with it,
+  // the watermark. Data in order moves it at once; a confirmed jump too (its
+  // K members are accepted in a row).
+  // nullopt until the first frame is accepted.
   std::optional<std::int64_t> partition_time() const { return ptime_; }
   std::size_t pending() const;
   // Smallest source offset among held suspects (INT64_MAX when none).
@@ -76,6 +83,8 @@ class OutlierFilter {
 
   OutlierOptions opts_;
   std::optional<std::int64_t> ptime_;
+  std::vector<std::int64_t> recent_;  // the last K accepted ts, a ring
+  std::size_t next_slot_{0};
   std::deque<Cluster> clusters_;  // oldest first
   std::uint64_t arrivals_{0};
   std::vector<Held> scratch_;

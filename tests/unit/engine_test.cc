@@ -41,15 +41,27 @@ EngineOptions minute_only() {
 }
 
 TEST(Engine, MinuteIsFinalLatenessAfterItsEnd) {
+  // The watermark is the partition time (third largest ts) minus 5 s.
   Harness h(minute_only());
   for (int t : {1000, 1001, 1002}) h.frame(1468244340 + t % 3, "u" + std::to_string(t));
   h.frame(1468244399, "a");
-  h.frame(1468244404, "b");  // watermark 1468244399: not yet
+  h.frame(1468244405, "b");
+  h.frame(1468244406, "c");  // partition time 1468244399: watermark 1468244394
   EXPECT_TRUE(h.results.all.empty());
-  h.frame(1468244405, "c");  // watermark reaches the end, 1468244400
+  h.frame(1468244407, "d");  // partition time 1468244405: watermark reaches the end, 1468244400
   EXPECT_EQ(h.results.brief(), (V{"minute/1468244340:4/4/r0"}));
   h.engine.finish();
-  EXPECT_EQ(h.results.brief(), (V{"minute/1468244340:4/4/r0", "minute/1468244400:2/2/r0"}));
+  EXPECT_EQ(h.results.brief(), (V{"minute/1468244340:4/4/r0", "minute/1468244400:3/3/r0"}));
+}
+
+TEST(Engine, WatermarkFollowsTheThirdLargestTimestamp) {
+  Harness h(minute_only());
+  for (int i = 0; i < 3; ++i) h.frame(1468244340 + i, "a");
+  h.frame(1468244405, "b");
+  h.frame(1468244406, "c");
+  EXPECT_TRUE(h.results.all.empty()) << "two frames past the minute are not enough";
+  h.frame(1468244407, "d");
+  EXPECT_EQ(h.results.brief(), (V{"minute/1468244340:1/3/r0"}));
 }
 
 TEST(Engine, LateFrameIsRejectedOnlyWhenLateEverywhere) {
@@ -57,13 +69,13 @@ TEST(Engine, LateFrameIsRejectedOnlyWhenLateEverywhere) {
   o.counter.granularities = {Granularity::minute, Granularity::hour};
   Harness h(o);
   for (int i = 0; i < 3; ++i) h.frame(3600 * 400000 + 10, "a");
-  h.frame(3600 * 400000 + 70, "b");  // minute 0 final
+  for (int i = 0; i < 3; ++i) h.frame(3600 * 400000 + 70, "b");  // minute 0 final
   h.frame(3600 * 400000 + 20, "late-for-minute");
   EXPECT_TRUE(h.rejects.all.empty());
   EXPECT_EQ(h.engine.stats().counted_partially, 1u);
   h.engine.finish();
   const auto finals = h.results.brief();
-  EXPECT_EQ(finals.back(), "hour/1440000000:3/5/r0");
+  EXPECT_EQ(finals.back(), "hour/1440000000:3/7/r0");
 }
 
 TEST(Engine, ClassifiesAndKeepsEveryReject) {

@@ -27,9 +27,13 @@ TEST(OutlierFilter, FirstFramesConfirmEachOther) {
   EXPECT_TRUE(r.seen.empty()) << "held until K frames agree";
   offer(o, r, 999);
   EXPECT_EQ(r.seen, (Seen{{'a', 1000}, {'a', 1001}, {'a', 999}}));
-  EXPECT_EQ(o.partition_time(), 1001);
+  EXPECT_EQ(o.partition_time(), 1000) << "never goes back: 1000 was the smallest of the first one";
   offer(o, r, 1002);
   EXPECT_EQ(r.seen.back(), std::make_pair('a', std::int64_t{1002}));
+  offer(o, r, 1003);
+  EXPECT_EQ(o.partition_time(), 1000) << "999 is still among the last three";
+  offer(o, r, 1004);
+  EXPECT_EQ(o.partition_time(), 1002);
 }
 
 TEST(OutlierFilter, IsolatedFlipIsRejectedAfterKOthers) {
@@ -43,7 +47,7 @@ TEST(OutlierFilter, IsolatedFlipIsRejectedAfterKOthers) {
   EXPECT_EQ(r.seen, (Seen{{'a', 100004}, {'a', 100005}}));
   offer(o, r, 100006);
   EXPECT_EQ(r.seen, (Seen{{'a', 100004}, {'a', 100005}, {'a', 100006}, {'o', 100000 + (1 << 20)}}));
-  EXPECT_EQ(o.partition_time(), 100006) << "the flip never moved partition time";
+  EXPECT_EQ(o.partition_time(), 100004) << "the flip never moved partition time";
 }
 
 TEST(OutlierFilter, BackwardFlipIsRejectedToo) {
@@ -65,7 +69,7 @@ TEST(OutlierFilter, RealGapIsFollowed) {
   offer(o, r, 107201);
   offer(o, r, 107202);  // third member: confirmed
   EXPECT_EQ(r.seen, (Seen{{'a', 100003}, {'a', 107200}, {'a', 107201}, {'a', 107202}}));
-  EXPECT_EQ(o.partition_time(), 107202);
+  EXPECT_EQ(o.partition_time(), 107200);
 }
 
 TEST(OutlierFilter, FlippedFirstFrameDoesNotWin) {
@@ -78,7 +82,22 @@ TEST(OutlierFilter, FlippedFirstFrameDoesNotWin) {
   // against it by then and goes.
   EXPECT_EQ(r.seen, (Seen{{'a', 100000}, {'a', 100001}, {'a', 100002}, {'o', 900'000'000}, {'a', 100003},
                           {'a', 100004}, {'a', 100005}}));
-  EXPECT_EQ(o.partition_time(), 100005);
+  EXPECT_EQ(o.partition_time(), 100003);
+}
+
+TEST(OutlierFilter, ForwardFlipWithinThresholdDoesNotMovePartitionTime) {
+  OutlierFilter o({3600, 3, 4});
+  Recorder r;
+  for (int i = 0; i < 3; ++i) offer(o, r, 100000 + i);
+  offer(o, r, 100000 + 2048);  // bit 11 flipped: 34 min ahead, within the threshold
+  EXPECT_EQ(r.seen.back(), std::make_pair('a', std::int64_t{100000 + 2048})) << "accepted: it is not far";
+  EXPECT_EQ(o.partition_time(), 100001) << "but one frame cannot move partition time";
+  offer(o, r, 100003);
+  EXPECT_EQ(o.partition_time(), 100002);
+  // Another flip much later still does not line up with the first one.
+  for (int i = 4; i < 50; ++i) offer(o, r, 100000 + i);
+  offer(o, r, 100000 + 2049);
+  EXPECT_EQ(o.partition_time(), 100048) << "only as far as the frames before it";
 }
 
 TEST(OutlierFilter, EndOfInputConfirmsTheLargestClusterWhenNothingIsKnown) {

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "tools/gen/kafka_sink.h"
 #include "frame.hh"
 
 namespace {
@@ -62,6 +63,12 @@ output:
   --max-frame-bytes N  limit used for the too_large class in --truth/--stats (default 1048576)
   --stats              print injection and class counts to stderr (JSON)
   --threads N          generator threads (default: min(4, cores)); output does not depend on it
+kafka output (instead of --output):
+  --kafka BROKERS      produce each line as one message to --topic (created if missing)
+  --topic T            topic name (default frames)
+  --key uid|none       uid: the user's pool index is the key and picks the partition
+                       (one user, one partition); none: no key, round robin by line (default uid)
+  --partitions N       partitions to create and spread over (default 4)
   --help
 )";
 
@@ -97,6 +104,7 @@ double parse_prob(std::string_view name, std::string_view v) {
 
 struct Cli {
   Options opt;
+  uniqd::gen::KafkaSinkOptions kafka;
   std::string output = "-";
   std::string truth;
   bool stats = false;
@@ -190,6 +198,15 @@ Cli parse_args(int argc, char** argv) {
     } else if (name == "--threads") {
       c.threads = parse_int<unsigned>(name, val);
       if (c.threads == 0 || c.threads > 256) die("--threads must be in [1, 256]");
+    } else if (name == "--kafka") {
+      c.kafka.brokers = std::string(val);
+    } else if (name == "--topic") {
+      c.kafka.topic = std::string(val);
+    } else if (name == "--key") {
+      if (val != "uid" && val != "none") die("--key must be uid or none");
+      c.kafka.key_by_uid = val == "uid";
+    } else if (name == "--partitions") {
+      c.kafka.partitions = parse_int<int>(name, val);
     } else if (name == "--output") {
       c.output = std::string(val);
     } else if (name == "--truth") {
@@ -256,8 +273,11 @@ void json_counts(std::string& s, const Arr& counts, const Names& names) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Cli cli = parse_args(argc, argv);
-  Sink out_sink(cli.output, "output");
+  Cli cli = parse_args(argc, argv);
+  if (cli.kafka.topic.empty()) cli.kafka.topic = "frames";
+  std::optional<uniqd::gen::KafkaSink> kafka_sink;
+  if (!cli.kafka.brokers.empty()) kafka_sink.emplace(cli.kafka);
+  Sink out_sink(kafka_sink ? "/dev/null" : cli.output, "output");
   std::optional<Sink> truth_file;
   if (!cli.truth.empty()) {
     if (cli.truth == "-" && cli.output == "-") die("--truth and --output cannot both be stdout");
@@ -288,6 +308,14 @@ int main(int argc, char** argv) {
   uint64_t line_no = 0;   // lines before frame next
   auto write_round = [&](std::vector<Chunk>& round) {
     for (Chunk& c : round) {
+      if (kafka_sink) {
+        if (truth_sink) {
+          std::string copy = c.truth;
+          truth_sink->write(copy);
+        }
+        kafka_sink->write(c.out, c.truth);
+        continue;
+      }
       out_sink.write(c.out);
       if (truth_sink) truth_sink->write(c.truth);
     }
@@ -304,7 +332,7 @@ int main(int argc, char** argv) {
         line_no += 1 + (FrameGenerator::blank_at(o, i) ? 1 : 0);
       }
       next = c.end;
-      workers.emplace_back([&c, &g = *gens[t], with_truth = truth_sink != nullptr] {
+      workers.emplace_back([&c, &g = *gens[t], with_truth = truth_sink != nullptr || kafka_sink.has_value()] {
         for (uint64_t i = c.begin; i < c.end; ++i) g.frame(i, c.out, with_truth ? &c.truth : nullptr);
       });
     }
@@ -314,6 +342,15 @@ int main(int argc, char** argv) {
   }
   write_round(prev);
   out_sink.close();
+  if (kafka_sink) {
+    kafka_sink->close();
+    std::string s = "uniqd-gen: produced to " + cli.kafka.topic + ":";
+    for (std::size_t p = 0; p < kafka_sink->per_partition().size(); ++p) {
+      s += " [" + std::to_string(p) + "]=" + std::to_string(kafka_sink->per_partition()[p]);
+    }
+    s += "\n";
+    std::fwrite(s.data(), 1, s.size(), stderr);
+  }
   if (truth_sink) truth_sink->close();
 
   std::array<uint64_t, uniqd::gen::kCounterCount> counters{};

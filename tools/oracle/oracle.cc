@@ -17,6 +17,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <deque>
 #include <set>
 #include <string>
 #include <tuple>
@@ -367,7 +368,11 @@ class Oracle {
       emit(k, w, w.revision + 1);
     }
     // Advance ptime and the watermark, then emit what became final.
-    if (!ptime_ || f.ts > *ptime_) ptime_ = f.ts;
+    // ptime: the largest min over K consecutive accepted ts (min so far before K).
+    recent_.push_back(f.ts);
+    if (recent_.size() > static_cast<std::size_t>(o_.confirm)) recent_.pop_front();
+    const i64 low = *std::min_element(recent_.begin(), recent_.end());
+    if (!ptime_ || low > *ptime_) ptime_ = low;
     wm_ = std::max(wm_, *ptime_ * 1000 - o_.lateness);
     for (auto it = windows_.begin(); it != windows_.end() && std::get<0>(it->first) * 1000 <= wm_;) {
       Window& w = it->second;
@@ -390,6 +395,7 @@ class Oracle {
   Options o_;
   std::ostream* rejects_out_;
   std::optional<i64> ptime_;
+  std::deque<i64> recent_;  // the last K accepted ts
   i64 wm_ = INT64_MIN;  // watermark in ms; nothing is final before the first accept
   std::vector<Cluster> clusters_;  // pending, oldest first
   std::map<Key, Window> windows_;  // open windows, and final ones kept for updates

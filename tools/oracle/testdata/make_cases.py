@@ -105,23 +105,28 @@ case("frame_size", "--windows minute --max-frame-bytes 64",
 late_frames = [fr("a", ep("2016-07-11T13:39:00Z")), fr("b", ep("2016-07-11T13:40:10Z")),
     fr("c", ep("2016-07-11T13:39:10Z")), fr("d", ep("2016-07-11T14:30:05Z")),
     fr("e", ep("2016-07-11T13:40:00Z")), fr("e", ep("2016-07-11T13:40:01Z")),
-    fr("f", ep("2016-07-11T14:30:06Z")), fr("g", ep("2016-07-11T14:40:10Z")),
-    fr("h", ep("2016-07-11T13:39:05Z")), fr("i", ep("2016-07-11T12:00:00Z")),
-    fr("j", ep("2016-07-11T14:35:00Z"))]
+    fr("f", ep("2016-07-11T14:30:06Z")), fr("g", ep("2016-07-11T14:30:07Z")),
+    fr("k", ep("2016-07-11T14:30:08Z")), fr("h", ep("2016-07-11T13:39:05Z")),
+    fr("i", ep("2016-07-11T12:00:00Z")), fr("j", ep("2016-07-11T14:35:00Z"))]
+# Partition time is the largest min over 3 consecutive accepted ts: line 6
+# brings it to 13:40:00; lines 7-9 are the first three in a row past 14:30,
+# so line 9 moves it to 14:30:06 (watermark 14:30:01) and closes 13:39, 13:40
+# and hour 13. Line 10 is then late for both its windows, line 11 too.
 case("late_drop", "--windows minute,hour --outlier-threshold 3h", late_frames, [
-    res("minute", "2016-07-11T13:39:00Z", 1, 1), res("minute", "2016-07-11T13:40:00Z", 1, 1),
-    res("hour", "2016-07-11T13:00:00Z", 3, 3), res("minute", "2016-07-11T14:30:00Z", 2, 2),
-    res("minute", "2016-07-11T14:40:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 4, 4)],
-    [(5, "late"), (6, "late"), (9, "late"), (10, "late")])
+    res("minute", "2016-07-11T13:39:00Z", 2, 2), res("minute", "2016-07-11T13:40:00Z", 2, 3),
+    res("hour", "2016-07-11T13:00:00Z", 4, 5), res("minute", "2016-07-11T14:30:00Z", 4, 4),
+    res("minute", "2016-07-11T14:35:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 5, 5)],
+    [(10, "late"), (11, "late")])
+# With update and 1h retention, line 10 revises minute 13:39 and hour 13 (in
+# end order); line 11 is past retention for both its windows (12:01 and 13:00
+# plus 1h are behind the watermark).
 case("late_update", "--windows minute,hour --outlier-threshold 3h --late-policy update --retention 1h",
     late_frames, [
-    res("minute", "2016-07-11T13:39:00Z", 1, 1), res("minute", "2016-07-11T13:39:00Z", 2, 2, 1),
-    res("minute", "2016-07-11T13:40:00Z", 1, 1), res("hour", "2016-07-11T13:00:00Z", 3, 3),
-    res("minute", "2016-07-11T13:40:00Z", 2, 2, 1), res("hour", "2016-07-11T13:00:00Z", 4, 4, 1),
-    res("minute", "2016-07-11T14:30:00Z", 2, 2), res("hour", "2016-07-11T13:00:00Z", 5, 6, 2),
-    res("minute", "2016-07-11T14:35:00Z", 1, 1),
-    res("minute", "2016-07-11T14:40:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 4, 4)],
-    [(10, "late")])
+    res("minute", "2016-07-11T13:39:00Z", 2, 2), res("minute", "2016-07-11T13:40:00Z", 2, 3),
+    res("hour", "2016-07-11T13:00:00Z", 4, 5), res("minute", "2016-07-11T13:39:00Z", 3, 3, 1),
+    res("hour", "2016-07-11T13:00:00Z", 5, 6, 1), res("minute", "2016-07-11T14:30:00Z", 4, 4),
+    res("minute", "2016-07-11T14:35:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 5, 5)],
+    [(11, "late")])
 
 # ---- outliers rejected: at the start (before ptime), in the middle, pending at the end
 case("outlier", "--windows minute,hour", [

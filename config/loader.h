@@ -1,0 +1,30 @@
+// The YAML configuration file (schema and defaults: config/uniqd.example.yaml).
+// Every mistake is reported before anything starts, as one line a user can
+// jump to: "<file>:<line>:<column>: <key.path>: <what is wrong>".
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "config/config.h"
+
+namespace uniqd::config {
+
+class ConfigFileError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads a YAML file over the values already in c (normally the defaults).
+// On error throws ConfigFileError and leaves c unchanged. An empty file, or
+// one with only comments, changes nothing.
+void load_config_file(const std::string& path, Config& c);
+// The same for YAML text; name_for_errors stands in for the file name.
+void load_config_string(const std::string& yaml, const std::string& name_for_errors, Config& c);
+
+// The effective configuration as YAML in the same schema, every key present
+// (for --print-config). Loading it over any Config gives back c, provided c
+// itself would pass the loader's checks.
+std::string to_yaml(const Config& c);
+
+}  // namespace uniqd::config
