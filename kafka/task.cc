@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -245,7 +246,13 @@ class Task final : public RdKafka::RebalanceCb {
         ps.next = m.offset() + 1;
         const processor::SourcePosition pos{m.partition(), m.offset()};
         const std::size_t len = m.len();
-        if (len > opts_.max_frame_bytes) {
+        const char* bytes = static_cast<const char*>(m.payload());
+        if (bytes == nullptr || std::all_of(bytes, bytes + len, [](char ch) {
+              return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+            })) {
+          // A tombstone or a blank value: the Kafka twin of a blank line.
+          engine_.note_blank();
+        } else if (len > opts_.max_frame_bytes) {
           engine_.process_too_large(
               std::string_view(static_cast<const char*>(m.payload()), std::min<std::size_t>(len, 1024)), len, pos);
         } else {
