@@ -13,6 +13,8 @@
 
 #include "kafka/client.h"
 #include "processor/application.h"
+#include "processor/logging.h"
+#include "processor/metrics.h"
 #include "processor/result_json.h"
 #include "state/memory_store.h"
 
@@ -23,6 +25,11 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 volatile std::sig_atomic_t g_stop = 0;
+
+spdlog::logger& klog() {
+  static auto l = processor::component_logger("kafka");
+  return *l;
+}
 extern "C" void on_stop(int) { g_stop = 1; }
 
 // Results and rejects go out through one idempotent producer; a delivery
@@ -69,7 +76,7 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
   void dr_cb(RdKafka::Message& m) override {
     if (m.err() != RdKafka::ERR_NO_ERROR) {
       ++failed_;
-      spdlog::error("delivery to {} failed: {}", m.topic_name(), m.errstr());
+      klog().error("delivery to {} failed: {}", m.topic_name(), m.errstr());
     }
   }
 
@@ -95,7 +102,7 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
       }
       delete headers;
       ++failed_;
-      spdlog::error("produce to {} failed: {}", topic, RdKafka::err2str(e));
+      klog().error("produce to {} failed: {}", topic, RdKafka::err2str(e));
       return;
     }
   }
@@ -134,9 +141,9 @@ bool parse_metadata(std::string_view md, std::int64_t& wm, std::int64_t& next) {
 
 class Task final : public RdKafka::RebalanceCb {
  public:
-  explicit Task(const config::Config& c)
+  Task(const config::Config& c, processor::MetricsServer* metrics)
       : c_(c), opts_(make_opts(c)), publisher_(c, c.kafka.input_topic),
-        engine_(opts_, store_, publisher_, publisher_) {
+        engine_(opts_, store_, publisher_, publisher_), metrics_(metrics) {
     auto conf = make_conf({{"bootstrap.servers", c.kafka.brokers},
                            {"group.id", c.application_id},
                            {"client.id", c.application_id + "-consumer"},
@@ -162,10 +169,10 @@ class Task final : public RdKafka::RebalanceCb {
   int run() {
     const RdKafka::ErrorCode e = consumer_->subscribe({c_.kafka.input_topic});
     if (e != RdKafka::ERR_NO_ERROR) {
-      spdlog::error("subscribe to {}: {}", c_.kafka.input_topic, RdKafka::err2str(e));
+      klog().error("subscribe to {}: {}", c_.kafka.input_topic, RdKafka::err2str(e));
       return 1;
     }
-    spdlog::info("consuming {} as group {} from {}", c_.kafka.input_topic, c_.application_id, c_.kafka.brokers);
+    klog().info("consuming {} as group {} from {}", c_.kafka.input_topic, c_.application_id, c_.kafka.brokers);
     auto last_commit = Clock::now();
     auto last_idle_check = Clock::now();
     const auto start = Clock::now();
@@ -178,6 +185,7 @@ class Task final : public RdKafka::RebalanceCb {
       if (now - last_idle_check >= milliseconds(100)) {
         last_idle_check = now;
         mark_idle(now);
+        publish_metrics();
       }
       if (c_.until_end && assigned_once_ && all_done()) break;
       if (now - last_commit >= c_.commit_interval) {
@@ -193,9 +201,10 @@ class Task final : public RdKafka::RebalanceCb {
       status = 1;
     }
     if (publisher_.failed() > 0) status = 1;
+    publish_metrics();
     consumer_->close();
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-    spdlog::info("{}", processor::summary_line(engine_.stats(), secs, engine_.counter().peak_pairs(),
+    klog().info("{}", processor::summary_line(engine_.stats(), secs, engine_.counter().peak_pairs(),
                                                 engine_.counter().peak_bytes()));
     return status;
   }
@@ -215,7 +224,7 @@ class Task final : public RdKafka::RebalanceCb {
           }
         }
         engine_.assign_partition(tp->partition());
-        spdlog::info("assigned {}[{}]", tp->topic(), tp->partition());
+        klog().info("assigned {}[{}]", tp->topic(), tp->partition());
       }
       assigned_once_ = true;
       consumer->incremental_assign(parts);
@@ -225,7 +234,7 @@ class Task final : public RdKafka::RebalanceCb {
       for (RdKafka::TopicPartition* tp : parts) {
         engine_.revoke_partition(tp->partition());
         partitions_.erase(tp->partition());
-        spdlog::info("revoked {}[{}]", tp->topic(), tp->partition());
+        klog().info("revoked {}[{}]", tp->topic(), tp->partition());
       }
       consumer->incremental_unassign(parts);
     }
@@ -266,7 +275,7 @@ class Task final : public RdKafka::RebalanceCb {
       case RdKafka::ERR__PARTITION_EOF: {
         auto it = partitions_.find(m.partition());
         if (it != partitions_.end() && c_.until_end && m.offset() >= it->second.end) {
-          if (!it->second.done) spdlog::info("partition {} reached its end offset {}", m.partition(), m.offset());
+          if (!it->second.done) klog().info("partition {} reached its end offset {}", m.partition(), m.offset());
           it->second.done = true;
           engine_.set_partition_idle(m.partition(), true);
         }
@@ -275,8 +284,24 @@ class Task final : public RdKafka::RebalanceCb {
       case RdKafka::ERR__TIMED_OUT:
         break;
       default:
-        spdlog::warn("consumer: {}", m.errstr());
+        klog().warn("consumer: {}", m.errstr());
     }
+  }
+
+  void publish_metrics() {
+    if (metrics_ == nullptr) return;
+    processor::MetricsSnapshot s = processor::snapshot_of(engine_, store_);
+    s.ready = assigned_once_;
+    s.commits = commits_;
+    for (const auto& [p, ps] : partitions_) {
+      std::int64_t low = 0, high = 0;
+      if (ps.next >= 0 &&
+          consumer_->get_watermark_offsets(c_.kafka.input_topic, p, &low, &high) == RdKafka::ERR_NO_ERROR &&
+          high >= 0) {
+        s.consumer_lag[p] = std::max<std::int64_t>(0, high - ps.next);
+      }
+    }
+    metrics_->publish(std::move(s));
   }
 
   void mark_idle(Clock::time_point now) {
@@ -302,7 +327,7 @@ class Task final : public RdKafka::RebalanceCb {
         if (tp.offset >= 0 && tp.metadata != nullptr &&
             parse_metadata(std::string_view(static_cast<const char*>(tp.metadata), tp.metadata_size), wm, next)) {
           engine_.resume_partition(tp.partition, next, wm);
-          spdlog::info("partition {}: resuming at offset {} (processed up to {}, watermark {})", tp.partition,
+          klog().info("partition {}: resuming at offset {} (processed up to {}, watermark {})", tp.partition,
                        tp.offset, next, wm);
         }
       }
@@ -313,8 +338,14 @@ class Task final : public RdKafka::RebalanceCb {
   // Commits, per partition, the offset a restart must re-read from. Only
   // after the producer acknowledged every result and reject produced so far.
   bool commit(bool everything_emitted) {
+    const auto started = Clock::now();
+    struct Observe {
+      processor::CommitHistogram& h;
+      Clock::time_point t0;
+      ~Observe() { h.observe(std::chrono::duration<double>(Clock::now() - t0).count()); }
+    } observe{commits_, started};
     if (!publisher_.flush(milliseconds(60000))) {
-      spdlog::error("not committing offsets: {} deliveries failed or pending", publisher_.failed());
+      klog().error("not committing offsets: {} deliveries failed or pending", publisher_.failed());
       return false;
     }
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size()));
@@ -333,7 +364,7 @@ class Task final : public RdKafka::RebalanceCb {
     if (list->cnt > 0) {
       const rd_kafka_resp_err_t e = rd_kafka_commit(consumer_->c_ptr(), list, 0);
       if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-        spdlog::warn("offset commit failed (will retry next interval): {}", rd_kafka_err2str(e));
+        klog().warn("offset commit failed (will retry next interval): {}", rd_kafka_err2str(e));
         ok = e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION;
       }
     }
@@ -355,6 +386,8 @@ class Task final : public RdKafka::RebalanceCb {
   std::map<std::int32_t, PartitionState> partitions_;
   std::vector<char> padded_;
   bool assigned_once_{false};
+  processor::MetricsServer* metrics_;
+  processor::CommitHistogram commits_;
 };
 
 void ensure_topics_with_retry(const config::Config& c) {
@@ -369,7 +402,7 @@ void ensure_topics_with_retry(const config::Config& c) {
       ensure_topics(c.kafka.brokers, topics, milliseconds(10000));
       return;
     } catch (const KafkaError& e) {
-      spdlog::warn("{} (retrying in {} ms)", e.what(), backoff.count());
+      klog().warn("{} (retrying in {} ms)", e.what(), backoff.count());
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, milliseconds(10000));
     }
@@ -385,12 +418,20 @@ int run_task(const config::Config& c) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   try {
+    std::unique_ptr<processor::MetricsServer> metrics;
+    if (!c.metrics_address.empty()) {
+      metrics = std::make_unique<processor::MetricsServer>(c.metrics_address);
+      klog().info("metrics on http://{}/metrics", c.metrics_address);
+    }
     ensure_topics_with_retry(c);
     if (g_stop != 0) return 0;
-    Task task(c);
+    Task task(c, metrics.get());
     return task.run();
   } catch (const KafkaError& e) {
-    spdlog::error("kafka: {}", e.what());
+    klog().error("{}", e.what());
+    return 2;
+  } catch (const std::runtime_error& e) {
+    klog().error("{}", e.what());
     return 2;
   }
 }

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "processor/line_reader.h"
+#include "processor/metrics.h"
 #include "processor/stream_sinks.h"
 #include "state/memory_store.h"
 
@@ -64,13 +65,25 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
 };
 
-struct FlushBoth {
+// Runs before every blocking read: results and rejects go out, and the
+// metrics show where the task stands while it waits.
+struct BeforeRead {
   StreamResultSink* results;
   StreamRejectSink* rejects;
+  MetricsServer* metrics;
+  const Engine* engine;
+  const state::WindowStore* store;
+  void publish() const {
+    if (metrics == nullptr) return;
+    MetricsSnapshot s = snapshot_of(*engine, *store);
+    s.ready = true;
+    metrics->publish(std::move(s));
+  }
   static void call(void* self) {
-    auto* f = static_cast<FlushBoth*>(self);
+    auto* f = static_cast<BeforeRead*>(self);
     f->results->flush();
     f->rejects->flush();
+    f->publish();
   }
 };
 
@@ -157,14 +170,24 @@ int run_stream(const config::Config& c) {
     }
   }
 
+  std::unique_ptr<MetricsServer> metrics;
+  if (!c.metrics_address.empty()) {
+    try {
+      metrics = std::make_unique<MetricsServer>(c.metrics_address);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      return 2;
+    }
+    spdlog::info("metrics on http://{}/metrics", c.metrics_address);
+  }
   install_stop_handlers();
   StreamResultSink results(stdout);
   StreamRejectSink rejects(rejects_file, true);
   state::MemoryStore store;
   Engine engine(opts, store, results, rejects);
   LineReader reader(fd, opts.max_frame_bytes);
-  FlushBoth flush{&results, &rejects};
-  reader.set_before_read(&FlushBoth::call, &flush);
+  BeforeRead before_read{&results, &rejects, metrics.get(), &engine, &store};
+  reader.set_before_read(&BeforeRead::call, &before_read);
   reader.set_stop_flag(&g_stop);
   Progress progress(c.progress && ::isatty(STDERR_FILENO) == 1);
 
@@ -208,6 +231,7 @@ int run_stream(const config::Config& c) {
   }
   if (rejects_file != nullptr) std::fclose(rejects_file);
   if (fd != STDIN_FILENO) ::close(fd);
+  before_read.publish();
   spdlog::info("{}", summary_line(engine.stats(), secs, engine.counter().peak_pairs(), engine.counter().peak_bytes()));
   return status;
 }

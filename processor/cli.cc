@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "config/loader.h"
 #include "config/units.h"
 
 namespace uniqd::processor {
@@ -17,9 +18,28 @@ std::string check_size(const std::string& v) {
   return config::parse_size(v) ? "" : "'" + v + "' is not a size (examples: 65536, 64KiB, 1MiB)";
 }
 
+// The file comes first and flags override it, so the file must be loaded
+// before CLI11 writes the flags into c: find --config ahead of the parse.
+std::optional<std::string> find_config_path(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--config" && i + 1 < argc) return std::string(argv[i + 1]);
+    if (a.starts_with("--config=")) return std::string(a.substr(9));
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) {
+  if (auto path = find_config_path(argc, argv)) {
+    try {
+      config::load_config_file(*path, c);
+    } catch (const config::ConfigFileError& e) {
+      std::fprintf(stderr, "uniqd: %s\n", e.what());
+      return 2;
+    }
+  }
   CLI::App app{"uniqd — exact unique users per minute, hour, day, week, month and year from JSON frames"};
   app.set_version_flag("--version", "uniqd 0.1.0");
 
@@ -28,7 +48,12 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   int outlier_confirm = 0;
   bool no_early = false, no_progress = false;
 
-  std::string brokers, commit_interval, idle_timeout;
+  std::string brokers, commit_interval, idle_timeout, config_path, log_format;
+  bool print_config = false;
+  app.add_option("--config,-c", config_path, "YAML configuration (config/uniqd.example.yaml); flags override it");
+  app.add_flag("--print-config", print_config, "Print the effective configuration as YAML and exit");
+  app.add_option("--metrics-address", c.metrics_address, "Serve /metrics, /healthz, /readyz on host:port");
+  app.add_option("--log-format", log_format, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
   app.add_option("--input,-i", input, "Frames file, one JSON object per line; - for standard input");
   app.add_option("--kafka", brokers, "Consume from Kafka at these bootstrap servers (host:port,...)");
   app.add_option("--topic", c.kafka.input_topic, "Kafka input topic (default frames)");
@@ -57,8 +82,9 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
       ->check(check_size);
   app.add_flag("--no-early-results", no_early, "Only final results, no early updates of long windows");
   app.add_flag("--no-progress", no_progress, "No progress line on a terminal");
-  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, off (default info)")
+  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical, off (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--state-dir", c.state_dir, "Directory of the RocksDB state store (default /var/lib/uniqd)");
 
   try {
     app.parse(argc, argv);
@@ -103,6 +129,11 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   if (!ts_unit.empty()) c.engine.ts_unit = ts_unit == "ms" ? config::TsUnit::ms : config::TsUnit::s;
   if (no_early) c.engine.early_results = false;
   if (no_progress) c.progress = false;
+  if (!log_format.empty()) c.log_format = log_format == "json" ? config::LogFormat::json : config::LogFormat::text;
+  if (print_config) {
+    std::fputs(config::to_yaml(c).c_str(), stdout);
+    return 0;
+  }
   return std::nullopt;
 }
 

@@ -153,8 +153,18 @@ void Engine::update_watermark() {
   counter_.advance(low * 1000 - opts_.lateness_ms);
 }
 
+std::vector<std::pair<std::int32_t, std::int64_t>> Engine::partition_times() const {
+  std::vector<std::pair<std::int32_t, std::int64_t>> out;
+  for (std::size_t p = 0; p < partitions_.size(); ++p) {
+    if (!partitions_[p].active) continue;
+    if (auto t = partitions_[p].filter.partition_time()) out.emplace_back(static_cast<std::int32_t>(p), *t);
+  }
+  return out;
+}
+
 void Engine::emit(const WindowResult& r) {
   ++(r.final ? stats_.results_final : stats_.results_early);
+  ++stats_.results_by_window[static_cast<std::size_t>(r.granularity)][r.final ? 1 : 0];
   results_.emit(r);
 }
 

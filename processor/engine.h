@@ -52,6 +52,8 @@ struct EngineStats {
   std::array<std::uint64_t, kRejectReasonCount> rejected{};
   std::uint64_t results_final{0};
   std::uint64_t results_early{0};
+  // [granularity][final ? 1 : 0]
+  std::array<std::array<std::uint64_t, 2>, kGranularityCount> results_by_window{};
   std::uint64_t replayed{0};  // re-read after a restart, already accounted for
   std::uint64_t rejected_total() const;
 };
@@ -92,6 +94,8 @@ class Engine final : private FrameVerdicts, private ResultSink {
   void finish();
 
   const EngineStats& stats() const { return stats_; }
+  // (partition, partition time) of every active partition that has one.
+  std::vector<std::pair<std::int32_t, std::int64_t>> partition_times() const;
   std::int64_t watermark_ms() const { return counter_.watermark_ms(); }
   const WindowCounter& counter() const { return counter_; }
 

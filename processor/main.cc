@@ -1,17 +1,17 @@
-// uniqd: parse the command line, run the task. Everything else is in the
-// libraries (processor/, state/, config/).
-#include <spdlog/sinks/stdout_color_sinks.h>
+// uniqd: read the configuration (file, then flags), run the task. Everything
+// else is in the libraries (processor/, state/, config/, kafka/).
 #include <spdlog/spdlog.h>
 
+#include "kafka/task.h"
 #include "processor/application.h"
 #include "processor/cli.h"
-#include "kafka/task.h"
+#include "processor/logging.h"
 
 int main(int argc, char** argv) {
-  spdlog::set_default_logger(spdlog::stderr_color_mt("uniqd"));
+  uniqd::processor::setup_logging("info", uniqd::config::LogFormat::text);
   uniqd::config::Config config;
   if (auto status = uniqd::processor::parse_command_line(argc, argv, config)) return *status;
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  uniqd::processor::setup_logging(config.log_level, config.log_format);
   try {
     if (config.input == uniqd::config::InputKind::kafka) return uniqd::kafka::run_task(config);
     return uniqd::processor::run_stream(config);

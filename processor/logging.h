@@ -1,0 +1,20 @@
+// Logs: one stderr sink shared by a logger per component ("stream",
+// "kafka", "metrics"), as text or as JSON lines (log.format: json) that log
+// shippers can take as they are.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+
+namespace uniqd::processor {
+
+// Call once, early; loggers made before it keep working with the defaults.
+void setup_logging(const std::string& level, config::LogFormat format);
+// The component's logger, made on first use with the shared sink.
+std::shared_ptr<spdlog::logger> component_logger(const std::string& name);
+
+}  // namespace uniqd::processor

@@ -1,0 +1,165 @@
+#include "processor/metrics.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+
+namespace uniqd::processor {
+namespace {
+
+void line(std::string& out, const char* name, const std::string& labels, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  out += name;
+  if (!labels.empty()) out += "{" + labels + "}";
+  out += ' ';
+  out += buf;
+  out += '\n';
+}
+
+void head(std::string& out, const char* name, const char* type, const char* help) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+}  // namespace
+
+void CommitHistogram::observe(double seconds) {
+  std::size_t i = 0;
+  while (i < kCommitBuckets.size() && seconds > kCommitBuckets[i]) ++i;
+  ++counts[i];
+  sum += seconds;
+  ++count;
+}
+
+std::string render_prometheus(const MetricsSnapshot& s) {
+  std::string o;
+  const EngineStats& st = s.stats;
+  head(o, "uniqd_frames_total", "counter", "Frames consumed, by outcome (rejected ones by reason).");
+  line(o, "uniqd_frames_total", "result=\"accepted\"", static_cast<double>(st.accepted));
+  line(o, "uniqd_frames_total", "result=\"blank\"", static_cast<double>(st.blank));
+  line(o, "uniqd_frames_total", "result=\"replayed\"", static_cast<double>(st.replayed));
+  for (int i = 0; i < kRejectReasonCount; ++i) {
+    line(o, "uniqd_frames_total",
+         "result=\"rejected\",reason=\"" + std::string(reject_reason_name(static_cast<RejectReason>(i))) + "\"",
+         static_cast<double>(st.rejected[static_cast<std::size_t>(i)]));
+  }
+  head(o, "uniqd_frames_counted_partially_total", "counter",
+       "Accepted frames too late for some of their windows but counted in others.");
+  line(o, "uniqd_frames_counted_partially_total", "", static_cast<double>(st.counted_partially));
+  head(o, "uniqd_consumed_bytes_total", "counter", "Bytes of frames consumed.");
+  line(o, "uniqd_consumed_bytes_total", "", static_cast<double>(st.bytes));
+  head(o, "uniqd_results_total", "counter", "Results emitted, by window and finality.");
+  for (Granularity g : kAllGranularities) {
+    for (int f = 0; f < 2; ++f) {
+      line(o, "uniqd_results_total",
+           "window=\"" + std::string(granularity_name(g)) + "\",final=\"" + (f ? "true" : "false") + "\"",
+           static_cast<double>(st.results_by_window[static_cast<std::size_t>(g)][static_cast<std::size_t>(f)]));
+    }
+  }
+  if (s.watermark_ms != kNoWatermark && s.watermark_ms < INT64_MAX / 2) {
+    head(o, "uniqd_watermark_seconds", "gauge", "Event-time watermark of the task (unix seconds).");
+    line(o, "uniqd_watermark_seconds", "", static_cast<double>(s.watermark_ms) / 1000.0);
+    head(o, "uniqd_event_time_lag_seconds", "gauge", "Wall clock minus the watermark.");
+    line(o, "uniqd_event_time_lag_seconds", "", s.wall_now - static_cast<double>(s.watermark_ms) / 1000.0);
+  }
+  head(o, "uniqd_partition_time_seconds", "gauge", "Event time reached per input partition (unix seconds).");
+  for (const auto& [p, t] : s.partition_time) {
+    line(o, "uniqd_partition_time_seconds", "partition=\"" + std::to_string(p) + "\"", static_cast<double>(t));
+  }
+  if (!s.consumer_lag.empty()) {
+    head(o, "uniqd_consumer_lag_messages", "gauge", "Messages behind the end of each input partition.");
+    for (const auto& [p, lag] : s.consumer_lag) {
+      line(o, "uniqd_consumer_lag_messages", "partition=\"" + std::to_string(p) + "\"", static_cast<double>(lag));
+    }
+  }
+  head(o, "uniqd_commit_latency_seconds", "histogram", "Time to flush results and commit offsets.");
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < kCommitBuckets.size(); ++i) {
+    cumulative += s.commits.counts[i];
+    char le[32];
+    std::snprintf(le, sizeof le, "%g", kCommitBuckets[i]);
+    line(o, "uniqd_commit_latency_seconds_bucket", std::string("le=\"") + le + "\"", static_cast<double>(cumulative));
+  }
+  line(o, "uniqd_commit_latency_seconds_bucket", "le=\"+Inf\"", static_cast<double>(s.commits.count));
+  line(o, "uniqd_commit_latency_seconds_sum", "", s.commits.sum);
+  line(o, "uniqd_commit_latency_seconds_count", "", static_cast<double>(s.commits.count));
+  head(o, "uniqd_open_windows", "gauge", "Windows held in memory (open or retained).");
+  line(o, "uniqd_open_windows", "", static_cast<double>(s.open_windows));
+  head(o, "uniqd_state_pairs", "gauge", "(window, uid) pairs held in memory.");
+  line(o, "uniqd_state_pairs", "", static_cast<double>(s.open_pairs));
+  head(o, "uniqd_state_bytes", "gauge", "Bytes of uid sets held in memory.");
+  line(o, "uniqd_state_bytes", "", static_cast<double>(s.state_bytes));
+  head(o, "uniqd_ready", "gauge", "1 when assigned and restored, ready to process.");
+  line(o, "uniqd_ready", "", s.ready ? 1 : 0);
+  return o;
+}
+
+MetricsSnapshot snapshot_of(const Engine& engine, const state::WindowStore& store) {
+  MetricsSnapshot s;
+  s.stats = engine.stats();
+  s.watermark_ms = engine.watermark_ms();
+  s.partition_time = engine.partition_times();
+  s.open_windows = engine.counter().open_windows();
+  s.open_pairs = store.pairs();
+  s.state_bytes = store.memory_bytes();
+  s.wall_now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return s;
+}
+
+struct MetricsServer::Impl {
+  httplib::Server server;
+};
+
+MetricsServer::MetricsServer(const std::string& address) : impl_(std::make_unique<Impl>()) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos) throw std::runtime_error("metrics_address: '" + address + "' is not host:port");
+  const std::string host = address.substr(0, colon);
+  int port = 0;
+  try {
+    port = std::stoi(address.substr(colon + 1));
+  } catch (...) {
+    throw std::runtime_error("metrics_address: '" + address + "' has no port number");
+  }
+  impl_->server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    std::string body;
+    {
+      std::lock_guard lock(mu_);
+      body = render_prometheus(latest_);
+    }
+    res.set_content(body, "text/plain; version=0.0.4");
+  });
+  impl_->server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  impl_->server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    bool ready;
+    {
+      std::lock_guard lock(mu_);
+      ready = latest_.ready;
+    }
+    res.status = ready ? 200 : 503;
+    res.set_content(ready ? "ready\n" : "not ready\n", "text/plain");
+  });
+  if (port == 0) {
+    port_ = impl_->server.bind_to_any_port(host);
+    if (port_ < 0) throw std::runtime_error("metrics_address: cannot listen on " + address);
+  } else {
+    if (!impl_->server.bind_to_port(host, port)) {
+      throw std::runtime_error("metrics_address: cannot listen on " + address + " (in use, or not a local address)");
+    }
+    port_ = port;
+  }
+  thread_ = std::thread([this] { impl_->server.listen_after_bind(); });
+}
+
+MetricsServer::~MetricsServer() {
+  impl_->server.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void MetricsServer::publish(MetricsSnapshot s) {
+  std::lock_guard lock(mu_);
+  latest_ = std::move(s);
+}
+
+}  // namespace uniqd::processor

@@ -1,0 +1,66 @@
+// What an operator watches: a snapshot of the task's figures, rendered in the
+// Prometheus text format, and the HTTP endpoints /metrics, /healthz and
+// /readyz. The processing thread publishes snapshots; the HTTP thread only
+// reads the latest one, so the hot path takes no lock per frame.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "processor/engine.h"
+
+namespace uniqd::processor {
+
+// Commit latency buckets (seconds), Prometheus-style cumulative on render.
+inline constexpr std::array<double, 11> kCommitBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                       0.5,   1,    2.5,   5,    10};
+
+struct CommitHistogram {
+  std::array<std::uint64_t, kCommitBuckets.size() + 1> counts{};  // last: +Inf
+  double sum{0};
+  std::uint64_t count{0};
+  void observe(double seconds);
+};
+
+struct MetricsSnapshot {
+  EngineStats stats;
+  std::int64_t watermark_ms{kNoWatermark};
+  std::vector<std::pair<std::int32_t, std::int64_t>> partition_time;  // unix seconds
+  std::map<std::int32_t, std::int64_t> consumer_lag;                  // messages, Kafka only
+  CommitHistogram commits;
+  std::size_t open_windows{0};
+  std::uint64_t open_pairs{0};
+  std::size_t state_bytes{0};
+  bool ready{false};
+  double wall_now{0};  // unix seconds, for the event-time lag
+};
+
+std::string render_prometheus(const MetricsSnapshot& s);
+// The engine's figures now (ready and Kafka-only fields left for the caller).
+MetricsSnapshot snapshot_of(const Engine& engine, const state::WindowStore& store);
+
+class MetricsServer {
+ public:
+  // Binds host:port; throws std::runtime_error naming the address when it
+  // cannot (bad form, port in use).
+  explicit MetricsServer(const std::string& address);
+  ~MetricsServer();
+  void publish(MetricsSnapshot s);
+  int port() const { return port_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int port_{0};
+  std::mutex mu_;
+  MetricsSnapshot latest_;
+  std::thread thread_;
+};
+
+}  // namespace uniqd::processor
