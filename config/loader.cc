@@ -468,6 +468,7 @@ class Reader {
                        });
          }},
         {"until_end", [&](const Field& f) { c.until_end = bool_value(f); }},
+        {"parse_threads", [&](const Field& f) { c.parse_threads = int_value(f, -1); }},
         {"progress", [&](const Field& f) { c.progress = bool_value(f); }},
     });
   }
@@ -594,6 +595,7 @@ std::string to_yaml(const Config& c) {
   out << YAML::EndMap;
   out << YAML::Key << "until_end" << YAML::Value << c.until_end;
   out << YAML::Key << "progress" << YAML::Value << c.progress;
+  out << YAML::Key << "parse_threads" << YAML::Value << c.parse_threads;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

@@ -7,9 +7,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "processor/line_reader.h"
 #include "processor/metrics.h"
+#include "processor/parallel_parser.h"
 #include "processor/stream_sinks.h"
 #include "state/memory_store.h"
 
@@ -68,6 +70,8 @@ class Progress {
 // Runs before every blocking read: results and rejects go out, and the
 // metrics show where the task stands while it waits.
 struct BeforeRead {
+  ParallelParser* parser;
+  const ParallelParser::Apply* apply;
   StreamResultSink* results;
   StreamRejectSink* rejects;
   MetricsServer* metrics;
@@ -81,6 +85,7 @@ struct BeforeRead {
   }
   static void call(void* self) {
     auto* f = static_cast<BeforeRead*>(self);
+    if (f->parser != nullptr) f->parser->finish(*f->apply);
     f->results->flush();
     f->rejects->flush();
     f->publish();
@@ -186,7 +191,22 @@ int run_stream(const config::Config& c) {
   state::MemoryStore store;
   Engine engine(opts, store, results, rejects);
   LineReader reader(fd, opts.max_frame_bytes);
-  BeforeRead before_read{&results, &rejects, metrics.get(), &engine, &store};
+  int threads = c.parse_threads;
+  if (threads == 0) {
+    const unsigned cores = std::thread::hardware_concurrency();
+    threads = cores >= 2 ? static_cast<int>(std::min(cores, 8u)) : -1;
+  }
+  std::unique_ptr<ParallelParser> parallel;
+  if (threads > 0) parallel = std::make_unique<ParallelParser>(threads, opts.max_frame_bytes, opts.ts_unit);
+  const ParallelParser::Apply apply = [&engine](const ParsedLine& l) {
+    const SourcePosition pos{0, static_cast<std::int64_t>(l.number)};
+    if (l.too_large) {
+      engine.process_too_large(l.bytes, l.full_size, pos);
+    } else {
+      engine.process_parsed(l.why, l.frame, l.bytes, pos);
+    }
+  };
+  BeforeRead before_read{parallel.get(), &apply, &results, &rejects, metrics.get(), &engine, &store};
   reader.set_before_read(&BeforeRead::call, &before_read);
   reader.set_stop_flag(&g_stop);
   Progress progress(c.progress && ::isatty(STDERR_FILENO) == 1);
@@ -198,10 +218,20 @@ int run_stream(const config::Config& c) {
     if (line.kind == LineReader::Kind::end) break;
     const SourcePosition pos{0, static_cast<std::int64_t>(line.number)};
     switch (line.kind) {
-      case LineReader::Kind::line: engine.process(line.data, line.size, pos); break;
+      case LineReader::Kind::line:
+        if (parallel) {
+          parallel->add_line(line.data, line.size, line.number, apply);
+        } else {
+          engine.process(line.data, line.size, pos);
+        }
+        break;
       case LineReader::Kind::blank: engine.note_blank(); break;
       case LineReader::Kind::too_large:
-        engine.process_too_large(std::string_view(line.data, line.size), line.full_size, pos);
+        if (parallel) {
+          parallel->add_too_large(std::string_view(line.data, line.size), line.full_size, line.number, apply);
+        } else {
+          engine.process_too_large(std::string_view(line.data, line.size), line.full_size, pos);
+        }
         break;
       case LineReader::Kind::error:
         spdlog::error("input: read failed after line {}: {}", line.number, reader.error());
@@ -212,6 +242,7 @@ int run_stream(const config::Config& c) {
     if (status != 0) break;
     progress.maybe_draw(engine.stats(), engine.watermark_ms());
   }
+  if (parallel) parallel->finish(apply);
   progress.clear();
   if (reader.interrupted()) {
     // Stopped by a signal: what is final was emitted; open windows are not

@@ -68,15 +68,18 @@ std::int64_t Engine::safe_offset(std::int32_t p, std::int64_t next_offset) const
 }
 
 void Engine::process(const char* data, std::size_t size, const SourcePosition& pos) {
-  ++stats_.frames;
-  stats_.bytes += size;
-  if (size > opts_.max_frame_bytes) {
-    reject(RejectReason::too_large, std::string_view(data, size), pos, size);
-    return;
-  }
   ParsedFrame f;
-  if (auto why = parser_.parse(data, size, f)) {
-    reject(*why, std::string_view(data, size), pos, size);
+  const std::optional<RejectReason> why =
+      size > opts_.max_frame_bytes ? std::optional(RejectReason::too_large) : parser_.parse(data, size, f);
+  process_parsed(why, f, std::string_view(data, size), pos);
+}
+
+void Engine::process_parsed(std::optional<RejectReason> why, const ParsedFrame& f, std::string_view bytes,
+                            const SourcePosition& pos) {
+  ++stats_.frames;
+  stats_.bytes += bytes.size();
+  if (why) {
+    reject(*why, bytes, pos, bytes.size());
     return;
   }
   // The wall clock only matters to seconds; reading it once per 1024 frames
@@ -86,12 +89,12 @@ void Engine::process(const char* data, std::size_t size, const SourcePosition& p
     now_ = clock_();
   }
   if (f.ts > now_ + opts_.max_future_skew) {
-    reject(RejectReason::future, std::string_view(data, size), pos, size);
+    reject(RejectReason::future, bytes, pos, bytes.size());
     return;
   }
   Partition& part = partition(pos.partition);
   part.idle = false;
-  part.filter.offer(FrameRef{f, std::string_view(data, size), pos}, *this);
+  part.filter.offer(FrameRef{f, bytes, pos}, *this);
 }
 
 void Engine::process_too_large(std::string_view prefix, std::uint64_t full_size, const SourcePosition& pos) {

@@ -69,6 +69,10 @@ class Engine final : private FrameVerdicts, private ResultSink {
 
   // One frame. Precondition: data + size + kFramePadding is readable.
   void process(const char* data, std::size_t size, const SourcePosition& pos);
+  // One frame parsed elsewhere (a parse thread; see parallel_parser.h): why
+  // is the parser's verdict, f its result when there is none.
+  void process_parsed(std::optional<RejectReason> why, const ParsedFrame& f, std::string_view bytes,
+                      const SourcePosition& pos);
   // A frame over max_frame_bytes: only its first bytes were kept.
   void process_too_large(std::string_view prefix, std::uint64_t full_size, const SourcePosition& pos);
   void note_blank() { ++stats_.blank; }

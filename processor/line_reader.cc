@@ -1,5 +1,6 @@
 #include "processor/line_reader.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -34,7 +35,12 @@ bool LineReader::fill() {
     begin_ = 0;
   }
   const std::size_t room = buf_.size() - kFramePadding - end_;
-  if (hook_ != nullptr) hook_(hook_arg_);
+  if (hook_ != nullptr) {
+    // Only when no data is waiting: a file or a busy pipe never blocks, so
+    // flushing there would only cost time.
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 0) == 0) hook_(hook_arg_);
+  }
   while (true) {
     if (stop_ != nullptr && *stop_ != 0) {
       interrupted_ = true;

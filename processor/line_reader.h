@@ -29,7 +29,7 @@ class LineReader {
 
   // The next line. Kind::error: errno-style message in error().
   Line next();
-  // Called before every blocking read, so that results wait on nothing:
+  // Called before a read that would block, so that results wait on nothing:
   // on a slow pipe they appear as soon as they are final.
   void set_before_read(void (*hook)(void*), void* arg) {
     hook_ = hook;

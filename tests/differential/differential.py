@@ -72,7 +72,9 @@ def case(seed):
         "--max-frame-bytes", str(rnd.choice([1 << 20, 700])),
         "--ts-unit", "ms" if ms else "s",
     ]
-    return gen, flags
+    # Engine only: the parse stage must not change a single byte of output.
+    threads = ["--parse-threads", rnd.choice(["-1", "0", "1", "3"])]
+    return gen, flags, threads
 
 
 def finals(text):
@@ -95,17 +97,18 @@ def rejects(path):
 
 
 def run_case(build, seed, work):
-    gen, flags = case(seed)
+    gen, flags, threads = case(seed)
     frames = os.path.join(work, f"frames-{seed}.jsonl")
     gen_cmd = [os.path.join(build, "uniqd-gen"), "--output", frames] + [str(x) for kv in gen.items() for x in kv]
     subprocess.run(gen_cmd, check=True, stderr=subprocess.DEVNULL)
     eng_rej = os.path.join(work, f"engine-rejects-{seed}.jsonl")
     orc_rej = os.path.join(work, f"oracle-rejects-{seed}.jsonl")
-    eng = subprocess.run([os.path.join(build, "uniqd"), "--input", frames, "--rejects", eng_rej, "--no-progress"] + flags,
+    eng = subprocess.run([os.path.join(build, "uniqd"), "--input", frames, "--rejects", eng_rej, "--no-progress"] + flags
+                         + threads,
                          capture_output=True, text=True, timeout=300)
     orc = subprocess.run([os.path.join(build, "uniqd-oracle"), "--input", frames, "--rejects", orc_rej] + flags,
                          capture_output=True, text=True, timeout=300)
-    repro = " ".join(gen_cmd) + f"\n  then: uniqd --input {frames} " + " ".join(flags)
+    repro = " ".join(gen_cmd) + f"\n  then: uniqd --input {frames} " + " ".join(flags + threads)
     problems = []
     if eng.returncode != 0:
         problems.append(f"uniqd exited {eng.returncode}: {eng.stderr[-2000:]}")

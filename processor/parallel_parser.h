@@ -1,0 +1,76 @@
+// Parsing on several cores, applying in order on one.
+//
+// Parsing and validating a 2 KB frame costs ~20x more than counting it, and
+// parsing is independent per frame, while event-time rules are sequential.
+// So lines are copied into batches, worker threads parse whole batches, and
+// the caller's thread applies the verdicts in input order: the results are
+// byte for byte those of the single-threaded path.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "processor/frame.h"
+#include "processor/frame_parser.h"
+
+namespace uniqd::processor {
+
+struct ParsedLine {
+  std::string_view bytes;  // the line (or a too-large line's kept prefix)
+  std::uint64_t full_size{0};
+  std::uint64_t number{0};
+  bool too_large{false};
+  std::optional<RejectReason> why;
+  ParsedFrame frame;
+};
+
+class ParallelParser {
+ public:
+  // threads >= 1 workers; at most `in_flight` batches queued or being parsed.
+  ParallelParser(int threads, std::size_t max_frame_bytes, TsUnit unit, std::size_t in_flight = 8);
+  ~ParallelParser();
+
+  using Apply = std::function<void(const ParsedLine&)>;
+
+  // Adds a line to the batch being filled; when that fills the batch, hands
+  // it to the workers and applies what is finished, waiting while
+  // `in_flight` batches are out (so memory stays bounded).
+  void add_line(const char* data, std::size_t size, std::uint64_t number, const Apply& apply);
+  void add_too_large(std::string_view prefix, std::uint64_t full_size, std::uint64_t number, const Apply& apply);
+  // Hands over the partial batch and applies every line handed over so far
+  // (end of input, or before a blocking read).
+  void finish(const Apply& apply);
+
+ private:
+  struct Batch {
+    std::string data;  // the lines, back to back, with padding after the last
+    std::vector<ParsedLine> lines;
+    std::vector<std::pair<std::size_t, std::size_t>> spans;  // offset, length in data
+    bool done{false};
+  };
+  void submit(const Apply& apply);
+  // Applies finished batches in order; with wait, all handed-over ones.
+  void drain(const Apply& apply, bool wait);
+  void drain_one(const Apply& apply);
+  void work(std::size_t max_frame_bytes, TsUnit unit);
+
+  std::size_t in_flight_;
+  std::unique_ptr<Batch> filling_;
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::deque<std::shared_ptr<Batch>> pending_;   // in input order, parsed or not
+  std::deque<std::shared_ptr<Batch>> todo_;      // not yet taken by a worker
+  bool stopping_{false};
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace uniqd::processor
