@@ -1,0 +1,120 @@
+// Kafka-mode engine behaviour: several partitions in one watermark, idle
+// partitions, safe offsets and resuming after a restart.
+#include <gtest/gtest.h>
+
+#include "processor/engine.h"
+#include "processor/parallel_parser.h"
+#include "state/memory_store.h"
+#include "support.h"
+
+namespace uniqd::processor {
+namespace {
+
+using testing::RecordingRejects;
+using testing::RecordingResults;
+using V = std::vector<std::string>;
+
+struct Kafka {
+  Kafka() : engine(opts(), store, results, rejects, [] { return 2'000'000'000; }) {}
+  static EngineOptions opts() {
+    EngineOptions o;
+    o.counter.granularities = {Granularity::minute};
+    o.counter.early_results = false;
+    o.partitions = 0;
+    return o;
+  }
+  void frame(std::int32_t p, std::int64_t offset, std::int64_t ts, const std::string& uid) {
+    const std::string f = "{\"uid\":\"" + uid + "\",\"ts\":" + std::to_string(ts) + "}";
+    const std::string padded = f + std::string(kFramePadding, ' ');
+    engine.process(padded.data(), f.size(), SourcePosition{p, offset});
+  }
+  state::MemoryStore store;
+  RecordingResults results;
+  RecordingRejects rejects;
+  Engine engine;
+};
+
+constexpr std::int64_t T0 = 1468244340;
+
+TEST(Partitions, SilentAssignedPartitionHoldsTheWatermarkUntilIdle) {
+  Kafka k;
+  k.engine.assign_partition(0);
+  k.engine.assign_partition(1);
+  for (int i = 0; i < 3; ++i) k.frame(0, i, T0 + 1, "a");
+  for (int i = 3; i < 6; ++i) k.frame(0, i, T0 + 70 + i, "b");  // partition 0 at T0+73: minute T0 is due
+  EXPECT_TRUE(k.results.all.empty()) << "partition 1 has sent nothing yet";
+  k.engine.set_partition_idle(1, true);
+  EXPECT_EQ(k.results.brief(), (V{"minute/1468244340:1/3/r0"})) << "idle: it no longer holds the watermark";
+}
+
+TEST(Partitions, WatermarkIsTheSlowestPartitions) {
+  Kafka k;
+  k.engine.assign_partition(0);
+  k.engine.assign_partition(1);
+  for (int i = 0; i < 3; ++i) k.frame(1, i, T0 + 10, "b");
+  for (int i = 0; i < 5; ++i) k.frame(0, i, T0 + 100 + i, "a");
+  EXPECT_TRUE(k.results.all.empty()) << "partition 1 is at T0+10";
+  for (int i = 3; i < 6; ++i) k.frame(1, i, T0 + 70, "c");
+  // min(T0+102, T0+70) - 5 s passes T0+60: minute T0 (partition 1's b) is final.
+  EXPECT_EQ(k.results.brief(), (V{"minute/1468244340:1/3/r0"}));
+  k.engine.revoke_partition(1);
+  EXPECT_EQ(k.engine.partition_times().size(), 1u);
+}
+
+TEST(Partitions, SafeOffsetIsTheOldestFrameInAnOpenWindow) {
+  Kafka k;
+  k.engine.assign_partition(0);
+  EXPECT_EQ(k.engine.safe_offset(0, 0), 0);
+  for (int i = 0; i < 3; ++i) k.frame(0, 10 + i, T0 + i, "a");
+  EXPECT_EQ(k.engine.safe_offset(0, 13), 10) << "minute T0 is open";
+  for (int i = 0; i < 3; ++i) k.frame(0, 13 + i, T0 + 65 + i, "b");  // minute T0 final
+  EXPECT_EQ(k.engine.safe_offset(0, 16), 13);
+  k.frame(0, 16, T0 + 65 + 100000, "flip");  // held as a suspect
+  EXPECT_EQ(k.engine.safe_offset(0, 17), 13);
+  for (int i = 0; i < 3; ++i) k.frame(0, 17 + i, T0 + 130 + i, "c");
+  EXPECT_EQ(k.engine.safe_offset(0, 20), 17) << "the suspect was rejected, minute T0+60 final";
+}
+
+TEST(Partitions, ResumedFramesAreNotRejectedOrCountedTwice) {
+  Kafka k;
+  k.engine.assign_partition(0);
+  // Before the restart, offsets < 6 were processed and minute T0 was emitted;
+  // the task re-reads from offset 3.
+  k.engine.resume_partition(0, 6, (T0 + 60) * 1000);
+  for (int i = 3; i < 6; ++i) k.frame(0, i, T0 + 20, "old");
+  for (int i = 6; i < 9; ++i) k.frame(0, i, T0 + 70 + i, "new");
+  k.frame(0, 9, T0 + 30, "late");
+  k.engine.finish();
+  EXPECT_EQ(k.results.brief(), (V{"minute/1468244400:1/3/r0"}));
+  ASSERT_EQ(k.rejects.all.size(), 1u) << "only the really late frame";
+  EXPECT_EQ(k.engine.stats().replayed, 3u);
+}
+
+TEST(ParallelParser, AppliesEveryLineInOrderWhateverTheThreads) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 20000; ++i) {
+    lines.push_back(i % 7 == 0 ? "{broken" : "{\"uid\":\"u" + std::to_string(i) + "\",\"ts\":" + std::to_string(i) + "}");
+  }
+  for (int threads : {1, 2, 5}) {
+    ParallelParser pp(threads, 1 << 10, TsUnit::seconds, 3);
+    std::vector<std::uint64_t> seen;
+    std::uint64_t bad = 0;
+    const ParallelParser::Apply apply = [&](const ParsedLine& l) {
+      seen.push_back(l.number);
+      if (l.why) {
+        ++bad;
+      } else {
+        EXPECT_EQ(l.frame.ts, static_cast<std::int64_t>(l.number));
+      }
+    };
+    for (std::size_t i = 0; i < lines.size(); ++i) pp.add_line(lines[i].data(), lines[i].size(), i, apply);
+    pp.add_too_large("{\"uid\"", 5000, lines.size(), apply);
+    pp.finish(apply);
+    ASSERT_EQ(seen.size(), lines.size() + 1);
+    for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], i);
+    EXPECT_EQ(bad, 20000u / 7 + 1 + 1);
+  }
+}
+
+}  // namespace
+}  // namespace uniqd::processor
