@@ -8,6 +8,7 @@
 #include <charconv>
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <map>
 #include <thread>
 
@@ -56,7 +57,9 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
     value_.clear();
     processor::append_result_json(value_, r);
     const std::string key = processor::result_key(r);
-    produce(c_.kafka.output_topic, key, value_, nullptr);
+    // The emission time rides in the message's opaque pointer to dr_cb.
+    const auto now = Clock::now().time_since_epoch().count();
+    produce(c_.kafka.output_topic, key, value_, nullptr, reinterpret_cast<void*>(static_cast<std::intptr_t>(now)));
   }
 
   void reject(processor::RejectReason reason, std::string_view bytes, const processor::SourcePosition& pos,
@@ -77,8 +80,13 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
     if (m.err() != RdKafka::ERR_NO_ERROR) {
       ++failed_;
       klog().error("delivery to {} failed: {}", m.topic_name(), m.errstr());
+    } else if (m.msg_opaque() != nullptr) {
+      const auto sent = static_cast<Clock::rep>(reinterpret_cast<std::intptr_t>(m.msg_opaque()));
+      publish_latency_.observe(
+          std::chrono::duration<double>(Clock::now().time_since_epoch() - Clock::duration(sent)).count());
     }
   }
+  const processor::LatencyHistogram& publish_latency() const { return publish_latency_; }
 
   // Waits until everything produced so far is acknowledged. False when
   // something failed or did not make it within the bound.
@@ -90,11 +98,12 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
   std::uint64_t failed() const { return failed_; }
 
  private:
-  void produce(const std::string& topic, std::string_view key, std::string_view value, RdKafka::Headers* headers) {
+  void produce(const std::string& topic, std::string_view key, std::string_view value, RdKafka::Headers* headers,
+               void* opaque = nullptr) {
     while (true) {
       const RdKafka::ErrorCode e = producer_->produce(
           topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
-          value.size(), key.empty() ? nullptr : key.data(), key.size(), 0, headers, nullptr);
+          value.size(), key.empty() ? nullptr : key.data(), key.size(), 0, headers, opaque);
       if (e == RdKafka::ERR_NO_ERROR) return;
       if (e == RdKafka::ERR__QUEUE_FULL) {
         producer_->poll(50);  // back-pressure: let deliveries drain
@@ -112,6 +121,7 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
   std::unique_ptr<RdKafka::Producer> producer_;
   std::string value_;
   std::uint64_t failed_{0};
+  processor::LatencyHistogram publish_latency_;
 };
 
 struct PartitionState {
@@ -203,6 +213,11 @@ class Task final : public RdKafka::RebalanceCb {
     if (publisher_.failed() > 0) status = 1;
     publish_metrics();
     consumer_->close();
+    const processor::LatencyHistogram& lat = publisher_.publish_latency();
+    if (lat.count > 0) {
+      klog().info("results readable on {} {:.1f} ms on average after the watermark passed their end (max {:.1f} ms, {} results)",
+                  c_.kafka.output_topic, lat.sum / static_cast<double>(lat.count) * 1000, lat.max * 1000, lat.count);
+    }
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
     klog().info("{}", processor::summary_line(engine_.stats(), secs, engine_.counter().peak_pairs(),
                                                 engine_.counter().peak_bytes()));
@@ -293,6 +308,7 @@ class Task final : public RdKafka::RebalanceCb {
     processor::MetricsSnapshot s = processor::snapshot_of(engine_, store_);
     s.ready = assigned_once_;
     s.commits = commits_;
+    s.result_publish = publisher_.publish_latency();
     for (const auto& [p, ps] : partitions_) {
       std::int64_t low = 0, high = 0;
       if (ps.next >= 0 &&
@@ -340,7 +356,7 @@ class Task final : public RdKafka::RebalanceCb {
   bool commit(bool everything_emitted) {
     const auto started = Clock::now();
     struct Observe {
-      processor::CommitHistogram& h;
+      processor::LatencyHistogram& h;
       Clock::time_point t0;
       ~Observe() { h.observe(std::chrono::duration<double>(Clock::now() - t0).count()); }
     } observe{commits_, started};
@@ -387,7 +403,7 @@ class Task final : public RdKafka::RebalanceCb {
   std::vector<char> padded_;
   bool assigned_once_{false};
   processor::MetricsServer* metrics_;
-  processor::CommitHistogram commits_;
+  processor::LatencyHistogram commits_;
 };
 
 void ensure_topics_with_retry(const config::Config& c) {

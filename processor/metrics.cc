@@ -23,13 +23,29 @@ void head(std::string& out, const char* name, const char* type, const char* help
   out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
 }
 
+void histogram(std::string& o, const char* name, const char* help, const LatencyHistogram& h) {
+  head(o, name, "histogram", help);
+  const std::string bucket = std::string(name) + "_bucket";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+    cumulative += h.counts[i];
+    char le[32];
+    std::snprintf(le, sizeof le, "%g", kLatencyBuckets[i]);
+    line(o, bucket.c_str(), std::string("le=\"") + le + "\"", static_cast<double>(cumulative));
+  }
+  line(o, bucket.c_str(), "le=\"+Inf\"", static_cast<double>(h.count));
+  line(o, (std::string(name) + "_sum").c_str(), "", h.sum);
+  line(o, (std::string(name) + "_count").c_str(), "", static_cast<double>(h.count));
+}
+
 }  // namespace
 
-void CommitHistogram::observe(double seconds) {
+void LatencyHistogram::observe(double seconds) {
   std::size_t i = 0;
-  while (i < kCommitBuckets.size() && seconds > kCommitBuckets[i]) ++i;
+  while (i < kLatencyBuckets.size() && seconds > kLatencyBuckets[i]) ++i;
   ++counts[i];
   sum += seconds;
+  if (seconds > max) max = seconds;
   ++count;
 }
 
@@ -74,17 +90,10 @@ std::string render_prometheus(const MetricsSnapshot& s) {
       line(o, "uniqd_consumer_lag_messages", "partition=\"" + std::to_string(p) + "\"", static_cast<double>(lag));
     }
   }
-  head(o, "uniqd_commit_latency_seconds", "histogram", "Time to flush results and commit offsets.");
-  std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < kCommitBuckets.size(); ++i) {
-    cumulative += s.commits.counts[i];
-    char le[32];
-    std::snprintf(le, sizeof le, "%g", kCommitBuckets[i]);
-    line(o, "uniqd_commit_latency_seconds_bucket", std::string("le=\"") + le + "\"", static_cast<double>(cumulative));
-  }
-  line(o, "uniqd_commit_latency_seconds_bucket", "le=\"+Inf\"", static_cast<double>(s.commits.count));
-  line(o, "uniqd_commit_latency_seconds_sum", "", s.commits.sum);
-  line(o, "uniqd_commit_latency_seconds_count", "", static_cast<double>(s.commits.count));
+  histogram(o, "uniqd_commit_latency_seconds", "Time to flush results and commit offsets.", s.commits);
+  histogram(o, "uniqd_result_publish_latency_seconds",
+            "From a result's emission (watermark past the window's end) to the broker's acknowledgement.",
+            s.result_publish);
   head(o, "uniqd_open_windows", "gauge", "Windows held in memory (open or retained).");
   line(o, "uniqd_open_windows", "", static_cast<double>(s.open_windows));
   head(o, "uniqd_state_pairs", "gauge", "(window, uid) pairs held in memory.");

@@ -17,13 +17,14 @@
 
 namespace uniqd::processor {
 
-// Commit latency buckets (seconds), Prometheus-style cumulative on render.
-inline constexpr std::array<double, 11> kCommitBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+// Latency buckets (seconds), Prometheus-style cumulative on render.
+inline constexpr std::array<double, 11> kLatencyBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                        0.5,   1,    2.5,   5,    10};
 
-struct CommitHistogram {
-  std::array<std::uint64_t, kCommitBuckets.size() + 1> counts{};  // last: +Inf
+struct LatencyHistogram {
+  std::array<std::uint64_t, kLatencyBuckets.size() + 1> counts{};  // last: +Inf
   double sum{0};
+  double max{0};
   std::uint64_t count{0};
   void observe(double seconds);
 };
@@ -33,7 +34,10 @@ struct MetricsSnapshot {
   std::int64_t watermark_ms{kNoWatermark};
   std::vector<std::pair<std::int32_t, std::int64_t>> partition_time;  // unix seconds
   std::map<std::int32_t, std::int64_t> consumer_lag;                  // messages, Kafka only
-  CommitHistogram commits;
+  LatencyHistogram commits;
+  // From a result's emission (the watermark passed its window's end) to the
+  // broker's acknowledgement: when a consumer can read it. Kafka only.
+  LatencyHistogram result_publish;
   std::size_t open_windows{0};
   std::uint64_t open_pairs{0};
   std::size_t state_bytes{0};
