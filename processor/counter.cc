@@ -21,6 +21,50 @@ WindowCounter::WindowCounter(CounterOptions opts, state::WindowStore& store, Res
                             opts_.granularities.end());
 }
 
+void WindowCounter::save(SnapshotWriter& w) const {
+  w.put<std::int64_t>(wm_);
+  w.put<std::uint64_t>(late_partial_);
+  w.put<std::uint64_t>(windows_.size());
+  for (const auto& [key, s] : windows_) {
+    w.put<std::uint8_t>(key.granularity);
+    w.put<std::int64_t>(key.start);
+    w.put<std::int64_t>(s.window.end);
+    w.put<std::uint64_t>(s.frames);
+    w.put<std::uint8_t>(s.final ? 1 : 0);
+    w.put<std::uint32_t>(s.next_revision);
+    w.put<std::uint64_t>(s.early_users);
+    w.put<std::uint64_t>(s.early_frames);
+    w.put<std::uint64_t>(s.min_offset.size());
+    for (std::int64_t o : s.min_offset) w.put<std::int64_t>(o);
+  }
+}
+
+bool WindowCounter::load(SnapshotReader& r) {
+  windows_.clear();
+  for (Cached& c : cache_) c = Cached{};
+  wm_ = r.get<std::int64_t>();
+  late_partial_ = r.get<std::uint64_t>();
+  const std::uint64_t n = r.get_count(50);
+  for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
+    const auto g = r.get<std::uint8_t>();
+    const state::WindowKey key{g, r.get<std::int64_t>()};
+    if (g >= kGranularityCount) return false;
+    Slot& s = windows_[key];
+    s.granularity = static_cast<Granularity>(g);
+    s.window = Window{key.start, r.get<std::int64_t>()};
+    s.frames = r.get<std::uint64_t>();
+    s.final = r.get<std::uint8_t>() != 0;
+    s.next_revision = r.get<std::uint32_t>();
+    s.early_users = r.get<std::uint64_t>();
+    s.early_frames = r.get<std::uint64_t>();
+    s.min_offset.resize(r.get_count(8));
+    for (std::int64_t& o : s.min_offset) o = r.get<std::int64_t>();
+    s.set = store_.open(key);
+  }
+  recompute_next_due();
+  return r.ok();
+}
+
 void WindowCounter::sort_for_emission(std::vector<Slot*>& slots) {
   std::sort(slots.begin(), slots.end(), [](const Slot* a, const Slot* b) {
     return std::tie(a->window.end, a->granularity, a->window.start) <

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "processor/frame.h"
+#include "processor/snapshot_codec.h"
 #include "processor/windows.h"
 #include "state/window_store.h"
 
@@ -71,6 +72,12 @@ class WindowCounter {
   // Smallest source offset of partition p counted in a window that is not
   // final yet (INT64_MAX when none): a restart must re-read from there.
   std::int64_t min_open_offset(std::int32_t partition) const;
+
+  // Everything but the uid sets (the store holds those): windows' frames,
+  // revisions, early counts, the watermark. load() opens each window's set
+  // in the store, which must hold the sets of the same commit.
+  void save(SnapshotWriter& w) const;
+  bool load(SnapshotReader& r);
 
  private:
   struct Slot {

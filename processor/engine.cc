@@ -156,6 +156,40 @@ void Engine::update_watermark() {
   counter_.advance(low * 1000 - opts_.lateness_ms);
 }
 
+namespace {
+constexpr std::uint32_t kSnapshotVersion = 1;
+}
+
+std::string Engine::snapshot() const {
+  SnapshotWriter w;
+  w.put<std::uint32_t>(kSnapshotVersion);
+  counter_.save(w);
+  w.put<std::uint64_t>(partitions_.size());
+  for (const Partition& p : partitions_) {
+    w.put<std::uint8_t>(p.active ? 1 : 0);
+    w.put<std::uint8_t>(p.idle ? 1 : 0);
+    w.put<std::int64_t>(p.replay_until);
+    p.filter.save(w);
+  }
+  return w.take();
+}
+
+bool Engine::restore(std::string_view snapshot) {
+  SnapshotReader r(snapshot);
+  if (r.get<std::uint32_t>() != kSnapshotVersion) return false;
+  if (!counter_.load(r)) return false;
+  const std::uint64_t n = r.get_count(18);
+  partitions_.clear();
+  for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
+    Partition& p = partitions_.emplace_back(opts_.outlier);
+    p.active = r.get<std::uint8_t>() != 0;
+    p.idle = r.get<std::uint8_t>() != 0;
+    p.replay_until = r.get<std::int64_t>();
+    if (!p.filter.load(r)) return false;
+  }
+  return r.ok() && r.at_end();
+}
+
 std::vector<std::pair<std::int32_t, std::int64_t>> Engine::partition_times() const {
   std::vector<std::pair<std::int32_t, std::int64_t>> out;
   for (std::size_t p = 0; p < partitions_.size(); ++p) {

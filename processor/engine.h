@@ -98,6 +98,12 @@ class Engine final : private FrameVerdicts, private ResultSink {
   void finish();
 
   const EngineStats& stats() const { return stats_; }
+  // The engine's state but the uid sets, for a commit: a restart that loads
+  // the store of the same commit and then this continues exactly where it
+  // left off. restore() returns false on a corrupt snapshot.
+  std::string snapshot() const;
+  bool restore(std::string_view snapshot);
+
   // (partition, partition time) of every active partition that has one.
   std::vector<std::pair<std::int32_t, std::int64_t>> partition_times() const;
   std::int64_t watermark_ms() const { return counter_.watermark_ms(); }

@@ -14,6 +14,60 @@ std::size_t OutlierFilter::pending() const {
   return n;
 }
 
+void OutlierFilter::save(SnapshotWriter& w) const {
+  w.put<std::uint8_t>(ptime_ ? 1 : 0);
+  w.put<std::int64_t>(ptime_.value_or(0));
+  w.put<std::uint64_t>(recent_.size());
+  for (std::int64_t t : recent_) w.put<std::int64_t>(t);
+  w.put<std::uint64_t>(next_slot_);
+  w.put<std::uint64_t>(arrivals_);
+  w.put<std::uint64_t>(clusters_.size());
+  for (const Cluster& c : clusters_) {
+    w.put<std::int64_t>(c.anchor);
+    w.put<std::int32_t>(c.against);
+    w.put<std::uint64_t>(c.members.size());
+    for (const Held& h : c.members) {
+      w.put<std::int64_t>(h.frame.ts);
+      w.put<std::uint64_t>(h.frame.uid.lo);
+      w.put<std::uint64_t>(h.frame.uid.hi);
+      w.put<std::int32_t>(h.pos.partition);
+      w.put<std::int64_t>(h.pos.offset);
+      w.put<std::uint64_t>(h.arrival);
+      w.put_bytes(h.bytes);
+    }
+  }
+}
+
+bool OutlierFilter::load(SnapshotReader& r) {
+  const bool has = r.get<std::uint8_t>() != 0;
+  const auto t = r.get<std::int64_t>();
+  ptime_ = has ? std::optional<std::int64_t>(t) : std::nullopt;
+  recent_.resize(r.get_count(8));
+  for (std::int64_t& v : recent_) v = r.get<std::int64_t>();
+  next_slot_ = r.get<std::uint64_t>();
+  if (!recent_.empty() && next_slot_ >= recent_.size()) return false;
+  arrivals_ = r.get<std::uint64_t>();
+  clusters_.clear();
+  const std::uint64_t n = r.get_count(20);
+  for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
+    Cluster c{r.get<std::int64_t>(), {}, r.get<std::int32_t>()};
+    const std::uint64_t m = r.get_count(52);
+    for (std::uint64_t j = 0; j < m && r.ok(); ++j) {
+      Held h;
+      h.frame.ts = r.get<std::int64_t>();
+      h.frame.uid.lo = r.get<std::uint64_t>();
+      h.frame.uid.hi = r.get<std::uint64_t>();
+      h.pos.partition = r.get<std::int32_t>();
+      h.pos.offset = r.get<std::int64_t>();
+      h.arrival = r.get<std::uint64_t>();
+      h.bytes = r.get_bytes();
+      c.members.push_back(std::move(h));
+    }
+    clusters_.push_back(std::move(c));
+  }
+  return r.ok();
+}
+
 std::int64_t OutlierFilter::min_held_offset() const {
   std::int64_t low = INT64_MAX;
   for (const Cluster& c : clusters_) {

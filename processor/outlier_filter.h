@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "processor/frame.h"
+#include "processor/snapshot_codec.h"
 
 namespace uniqd::processor {
 
@@ -58,6 +59,10 @@ class OutlierFilter {
   std::size_t pending() const;
   // Smallest source offset among held suspects (INT64_MAX when none).
   std::int64_t min_held_offset() const;
+
+  // The whole filter: partition time, recent ts, held suspects.
+  void save(SnapshotWriter& w) const;
+  bool load(SnapshotReader& r);
 
  private:
   struct Held {
