@@ -437,7 +437,8 @@ int run_task(const config::Config& c) {
     std::unique_ptr<processor::MetricsServer> metrics;
     if (!c.metrics_address.empty()) {
       metrics = std::make_unique<processor::MetricsServer>(c.metrics_address);
-      klog().info("metrics on http://{}/metrics", c.metrics_address);
+      klog().info("metrics on http://{}:{}/metrics", c.metrics_address.substr(0, c.metrics_address.rfind(':')),
+                  metrics->port());
     }
     ensure_topics_with_retry(c);
     if (g_stop != 0) return 0;

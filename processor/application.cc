@@ -183,7 +183,8 @@ int run_stream(const config::Config& c) {
       spdlog::error("{}", e.what());
       return 2;
     }
-    spdlog::info("metrics on http://{}/metrics", c.metrics_address);
+    spdlog::info("metrics on http://{}:{}/metrics", c.metrics_address.substr(0, c.metrics_address.rfind(':')),
+                 metrics->port());
   }
   install_stop_handlers();
   StreamResultSink results(stdout);

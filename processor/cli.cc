@@ -133,6 +133,21 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   if (no_early) c.engine.early_results = false;
   if (no_progress) c.progress = false;
   if (!log_format.empty()) c.log_format = log_format == "json" ? config::LogFormat::json : config::LogFormat::text;
+  // Flags get the file's checks: the configuration is checked as a whole,
+  // by the loader, so no flag can set what a file could not.
+  try {
+    config::Config checked = c;
+    config::load_config_string(config::to_yaml(c), "flags", checked);
+  } catch (const config::ConfigFileError& e) {
+    std::string what = e.what();
+    // "flags:L:C: key: problem" — the position is in generated text; drop it.
+    if (what.starts_with("flags:")) {
+      const auto key_at = what.find(": ");
+      if (key_at != std::string::npos) what = what.substr(key_at + 2);
+    }
+    std::fprintf(stderr, "uniqd: %s (after applying the command line)\n", what.c_str());
+    return 2;
+  }
   if (print_config) {
     std::fputs(config::to_yaml(c).c_str(), stdout);
     return 0;
