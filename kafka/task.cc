@@ -434,6 +434,12 @@ int run_task(const config::Config& c) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   try {
+    if (c.guarantee == config::Guarantee::exactly_once) {
+      klog().error(
+          "processing_guarantee: exactly_once needs the RocksDB state store and changelog, which this version "
+          "does not have yet; use at_least_once");
+      return 2;
+    }
     std::unique_ptr<processor::MetricsServer> metrics;
     if (!c.metrics_address.empty()) {
       metrics = std::make_unique<processor::MetricsServer>(c.metrics_address);

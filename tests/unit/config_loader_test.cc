@@ -136,7 +136,7 @@ kafka:
   producer:
     linger.ms: 5
 state_dir: /srv/uniqd
-processing_guarantee: at_least_once
+processing_guarantee: exactly_once
 commit_interval: 250ms
 metrics_address: 0.0.0.0:9100
 log: {level: debug, format: json}
@@ -171,7 +171,7 @@ progress: off
                                   {"client.rack", "eu-1a"}}));
   EXPECT_EQ(c.kafka.producer, (std::map<std::string, std::string>{{"linger.ms", "5"}}));
   EXPECT_EQ(c.state_dir, "/srv/uniqd");
-  EXPECT_EQ(c.guarantee, Guarantee::at_least_once);
+  EXPECT_EQ(c.guarantee, Guarantee::exactly_once);
   EXPECT_EQ(c.commit_interval, milliseconds(250));
   EXPECT_EQ(c.metrics_address, "0.0.0.0:9100");
   EXPECT_EQ(c.log_level, "debug");
@@ -223,7 +223,7 @@ TEST(ConfigLoader, RoundTrip) {
   c.kafka.consumer = {{"a.b", "true"}, {"empty", ""}, {"tilde", "~"}, {"colon", "x: y"}, {"multi", "l1\nl2"}};
   c.kafka.producer = {{"acks", "all"}, {"n", "007"}};
   c.state_dir = "C:\\state #1";
-  c.guarantee = Guarantee::at_least_once;
+  c.guarantee = Guarantee::exactly_once;
   c.commit_interval = milliseconds(100);
   c.metrics_address = "[::1]:9100";
   c.log_level = "off";
@@ -253,7 +253,7 @@ TEST(ConfigLoader, PrintsEveryKey) {
         "max_future_skew: 1h", "early_results: true", "ts_unit: s", "max_frame_bytes: 1MiB", "idle_timeout: 30s",
         "kafka:", "brokers: 127.0.0.1:9092", "topics:", "input: frames", "output: uniqd-results",
         "dead_letter: uniqd-dead-letter", "create_partitions: 4", "replication_factor: 1", "consumer: {}",
-        "producer: {}", "state_dir: /var/lib/uniqd", "processing_guarantee: exactly_once", "commit_interval: 1s",
+        "producer: {}", "state_dir: /var/lib/uniqd", "processing_guarantee: at_least_once", "commit_interval: 1s",
         "metrics_address:", "log:", "level: info", "format: text", "until_end: false", "progress: true"}) {
     EXPECT_THAT(text, HasSubstr(key));
   }
