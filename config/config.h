@@ -67,6 +67,16 @@ struct KafkaOptions {
   std::map<std::string, std::string> producer;
 };
 
+// The durable state store (exactly_once): RocksDB plus the changelog topic.
+struct StateStoreOptions {
+  // Shards of the uid space; one changelog partition each. Default: 4.
+  int shards{4};
+  // RocksDB's shared block cache. Default: 64MiB.
+  std::uint64_t block_cache{64u << 20};
+  // RocksDB memtables in total, charged to the block cache. Default: 64MiB.
+  std::uint64_t write_buffer{64u << 20};
+};
+
 struct Config {
   // group.id, transactional.id prefix and changelog topic prefix.
   // Default: uniqd.
@@ -80,11 +90,15 @@ struct Config {
   std::string rejects_path;
   EngineOptions engine;
   KafkaOptions kafka;
-  // RocksDB state directory. Default: /var/lib/uniqd.
+  // RocksDB state directory (the store lives in <state_dir>/<application_id>).
+  // Default: /var/lib/uniqd.
   std::string state_dir{"/var/lib/uniqd"};
-  // exactly_once needs the durable state store (not built yet: uniqd
-  // refuses it with a clear error). Default: at_least_once.
-  Guarantee guarantee{Guarantee::at_least_once};
+  StateStoreOptions state_store;
+  // exactly_once: one Kafka transaction per commit carries results, dead
+  // letters, changelog and offsets. at_least_once: offsets committed after
+  // the results they cover were acknowledged, no state store. Default:
+  // exactly_once.
+  Guarantee guarantee{Guarantee::exactly_once};
   // How often offsets and state are committed. Default: 1s.
   Millis commit_interval{1000};
   // host:port for /metrics, /healthz, /readyz; empty disables. Default: empty.

@@ -457,6 +457,18 @@ class Reader {
                        });
          }},
         {"state_dir", [&](const Field& f) { c.state_dir = string_value(f); }},
+        {"state_store",
+         [&](const Field& f) {
+           read_map(f, {
+                           {"shards",
+                            [&](const Field& g) {
+                              c.state_store.shards = int_value(g, 1);
+                              if (c.state_store.shards > 1024) fail(g, "must be at most 1024");
+                            }},
+                           {"block_cache", [&](const Field& g) { c.state_store.block_cache = size_value(g); }},
+                           {"write_buffer", [&](const Field& g) { c.state_store.write_buffer = size_value(g); }},
+                       });
+         }},
         {"processing_guarantee", [&](const Field& f) { c.guarantee = enum_value(f, kGuarantees); }},
         {"commit_interval", [&](const Field& f) { c.commit_interval = duration_value(f); }},
         {"metrics_address", [&](const Field& f) { c.metrics_address = string_value(f); }},
@@ -586,6 +598,11 @@ std::string to_yaml(const Config& c) {
   out << YAML::EndMap;
 
   out << YAML::Key << "state_dir" << YAML::Value << c.state_dir;
+  out << YAML::Key << "state_store" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "shards" << YAML::Value << c.state_store.shards;
+  out << YAML::Key << "block_cache" << YAML::Value << format_size(c.state_store.block_cache);
+  out << YAML::Key << "write_buffer" << YAML::Value << format_size(c.state_store.write_buffer);
+  out << YAML::EndMap;
   out << YAML::Key << "processing_guarantee" << YAML::Value << std::string(name_of(c.guarantee, kGuarantees));
   emit_duration(out, "commit_interval", c.commit_interval);
   out << YAML::Key << "metrics_address" << YAML::Value << c.metrics_address;

@@ -9,7 +9,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "kafka/client.h"
@@ -17,7 +19,9 @@
 #include "processor/logging.h"
 #include "processor/metrics.h"
 #include "processor/result_json.h"
+#include "state/key_codec.h"
 #include "state/memory_store.h"
+#include "state/rocksdb_store.h"
 
 namespace uniqd::kafka {
 namespace {
@@ -33,18 +37,27 @@ spdlog::logger& klog() {
 }
 extern "C" void on_stop(int) { g_stop = 1; }
 
-// Results and rejects go out through one idempotent producer; a delivery
-// that finally fails stops offset commits (what it covers was not emitted).
+// Results, rejects and (exactly_once) changelog records go out through one
+// producer: idempotent, and transactional with exactly_once so that one
+// transaction per commit carries all of them with the consumed offsets. A
+// delivery that finally fails stops at-least-once commits (what it covers
+// was not emitted); in a transaction it makes the commit fail and abort.
 class Publisher final : public processor::ResultSink, public processor::RejectSink, public RdKafka::DeliveryReportCb {
  public:
-  Publisher(const config::Config& c, const std::string& input_topic) : c_(c), input_topic_(input_topic) {
-    auto conf = make_conf({{"bootstrap.servers", c.kafka.brokers},
-                           {"enable.idempotence", "true"},
-                           {"acks", "all"},
-                           {"linger.ms", "5"},
-                           {"compression.type", "lz4"},
-                           {"client.id", c.application_id + "-publisher"}},
-                          c.kafka.producer, "kafka.producer");
+  Publisher(const config::Config& c, const std::string& input_topic, const std::string& transactional_id)
+      : c_(c), input_topic_(input_topic), changelog_topic_(changelog_topic_name(c)) {
+    Properties defaults{{"bootstrap.servers", c.kafka.brokers},
+                        {"enable.idempotence", "true"},
+                        {"acks", "all"},
+                        {"linger.ms", "5"},
+                        {"compression.type", "lz4"},
+                        {"client.id", c.application_id + "-publisher"}};
+    if (!transactional_id.empty()) {
+      defaults["transactional.id"] = transactional_id;
+      // A broker restart must fit in a transaction; the default (60 s) does.
+      defaults["transaction.timeout.ms"] = "60000";
+    }
+    auto conf = make_conf(defaults, c.kafka.producer, "kafka.producer");
     std::string err;
     if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err) != RdKafka::Conf::CONF_OK) {
       throw KafkaError("dr_cb: " + err);
@@ -53,13 +66,16 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
     if (!producer_) throw KafkaError("producer: " + err);
   }
 
+  static std::string changelog_topic_name(const config::Config& c) { return c.application_id + "-changelog"; }
+
   void emit(const processor::WindowResult& r) override {
     value_.clear();
     processor::append_result_json(value_, r);
     const std::string key = processor::result_key(r);
     // The emission time rides in the message's opaque pointer to dr_cb.
     const auto now = Clock::now().time_since_epoch().count();
-    produce(c_.kafka.output_topic, key, value_, nullptr, reinterpret_cast<void*>(static_cast<std::intptr_t>(now)));
+    produce(c_.kafka.output_topic, RdKafka::Topic::PARTITION_UA, key, &value_, nullptr,
+            reinterpret_cast<void*>(static_cast<std::intptr_t>(now)));
   }
 
   void reject(processor::RejectReason reason, std::string_view bytes, const processor::SourcePosition& pos,
@@ -73,7 +89,12 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
       h->add("uniqd.truncated", "true");
       h->add("uniqd.bytes", std::to_string(full_size));
     }
-    produce(c_.kafka.dead_letter_topic, {}, bytes, h);
+    produce(c_.kafka.dead_letter_topic, RdKafka::Topic::PARTITION_UA, {}, &bytes, h);
+  }
+
+  // A changelog record; value nullptr is a tombstone.
+  void changelog(std::int32_t partition, std::string_view key, const std::string_view* value) {
+    produce(changelog_topic_, partition, key, value, nullptr);
   }
 
   void dr_cb(RdKafka::Message& m) override {
@@ -84,9 +105,14 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
       const auto sent = static_cast<Clock::rep>(reinterpret_cast<std::intptr_t>(m.msg_opaque()));
       publish_latency_.observe(
           std::chrono::duration<double>(Clock::now().time_since_epoch() - Clock::duration(sent)).count());
+    } else if (m.topic_name() == changelog_topic_) {
+      std::int64_t& next = changelog_next_[m.partition()];
+      next = std::max(next, m.offset() + 1);
     }
   }
   const processor::LatencyHistogram& publish_latency() const { return publish_latency_; }
+  // Per changelog partition, the offset after the last record acknowledged.
+  const std::map<std::int32_t, std::int64_t>& changelog_next() const { return changelog_next_; }
 
   // Waits until everything produced so far is acknowledged. False when
   // something failed or did not make it within the bound.
@@ -96,14 +122,18 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
   }
   void poll() { producer_->poll(0); }
   std::uint64_t failed() const { return failed_; }
+  RdKafka::Producer& producer() { return *producer_; }
+  // After an abort: what failed belonged to the aborted transaction.
+  void forget_failures() { failed_ = 0; }
 
  private:
-  void produce(const std::string& topic, std::string_view key, std::string_view value, RdKafka::Headers* headers,
-               void* opaque = nullptr) {
+  void produce(const std::string& topic, std::int32_t partition, std::string_view key, const std::string_view* value,
+               RdKafka::Headers* headers, void* opaque = nullptr) {
     while (true) {
       const RdKafka::ErrorCode e = producer_->produce(
-          topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
-          value.size(), key.empty() ? nullptr : key.data(), key.size(), 0, headers, opaque);
+          topic, partition, RdKafka::Producer::RK_MSG_COPY,
+          value != nullptr ? const_cast<char*>(value->data()) : nullptr, value != nullptr ? value->size() : 0,
+          key.empty() ? nullptr : key.data(), key.size(), 0, headers, opaque);
       if (e == RdKafka::ERR_NO_ERROR) return;
       if (e == RdKafka::ERR__QUEUE_FULL) {
         producer_->poll(50);  // back-pressure: let deliveries drain
@@ -115,13 +145,20 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
       return;
     }
   }
+  void produce(const std::string& topic, std::int32_t partition, std::string_view key, const std::string* value,
+               RdKafka::Headers* headers, void* opaque = nullptr) {
+    const std::string_view v(*value);
+    produce(topic, partition, key, &v, headers, opaque);
+  }
 
   const config::Config& c_;
   std::string input_topic_;
+  std::string changelog_topic_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::string value_;
   std::uint64_t failed_{0};
   processor::LatencyHistogram publish_latency_;
+  std::map<std::int32_t, std::int64_t> changelog_next_;
 };
 
 struct PartitionState {
@@ -149,11 +186,30 @@ bool parse_metadata(std::string_view md, std::int64_t& wm, std::int64_t& next) {
   return field("wm=", wm) && field("next=", next);
 }
 
+// An RdKafka::Error* owned, for the transaction calls.
+using ErrorPtr = std::unique_ptr<RdKafka::Error>;
+
 class Task final : public RdKafka::RebalanceCb {
  public:
   Task(const config::Config& c, processor::MetricsServer* metrics)
-      : c_(c), opts_(make_opts(c)), publisher_(c, c.kafka.input_topic),
-        engine_(opts_, store_, publisher_, publisher_), metrics_(metrics) {
+      : c_(c), eos_(c.guarantee == config::Guarantee::exactly_once), opts_(make_opts(c)),
+        publisher_(c, c.kafka.input_topic, eos_ ? c.application_id + "-task" : ""), metrics_(metrics) {
+    if (eos_) {
+      state::RocksDbOptions so;
+      so.path = (std::filesystem::path(c.state_dir) / c.application_id).string();
+      so.shards = c.state_store.shards;
+      so.block_cache_bytes = c.state_store.block_cache;
+      so.write_buffer_bytes = c.state_store.write_buffer;
+      std::error_code ec;
+      std::filesystem::create_directories(so.path, ec);
+      if (ec) throw std::runtime_error("state_dir: cannot create " + so.path + ": " + ec.message());
+      const state::Status s = state::RocksDbStore::open(so, &durable_);
+      if (!s.ok()) throw std::runtime_error("state_dir: " + s.ToString());
+      store_ = durable_.get();
+    } else {
+      store_ = &memory_;
+    }
+    engine_ = std::make_unique<processor::Engine>(opts_, *store_, publisher_, publisher_);
     auto conf = make_conf({{"bootstrap.servers", c.kafka.brokers},
                            {"group.id", c.application_id},
                            {"client.id", c.application_id + "-consumer"},
@@ -177,17 +233,27 @@ class Task final : public RdKafka::RebalanceCb {
   }
 
   int run() {
+    const auto start = Clock::now();
+    if (eos_) {
+      // Fences an older instance of this application and aborts its open
+      // transaction, so the changelog read next is final.
+      if (!init_transactions()) return g_stop != 0 ? 0 : 1;
+      const int rc = restore();
+      if (rc != 0 || g_stop != 0) return rc;
+      if (!begin_transaction()) return 1;
+    }
+    restored_ = true;
     const RdKafka::ErrorCode e = consumer_->subscribe({c_.kafka.input_topic});
     if (e != RdKafka::ERR_NO_ERROR) {
       klog().error("subscribe to {}: {}", c_.kafka.input_topic, RdKafka::err2str(e));
       return 1;
     }
-    klog().info("consuming {} as group {} from {}", c_.kafka.input_topic, c_.application_id, c_.kafka.brokers);
+    klog().info("consuming {} as group {} from {} ({})", c_.kafka.input_topic, c_.application_id, c_.kafka.brokers,
+                eos_ ? "exactly_once" : "at_least_once");
     auto last_commit = Clock::now();
     auto last_idle_check = Clock::now();
-    const auto start = Clock::now();
     int status = 0;
-    while (g_stop == 0) {
+    while (g_stop == 0 && !fatal_) {
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));
       handle(*m);
       publisher_.poll();
@@ -201,16 +267,18 @@ class Task final : public RdKafka::RebalanceCb {
       if (now - last_commit >= c_.commit_interval) {
         if (!commit(false)) status = 1;
         last_commit = now;
-        if (publisher_.failed() > 0) break;
+        if (!eos_ && publisher_.failed() > 0) break;
       }
     }
-    if (c_.until_end && g_stop == 0 && publisher_.failed() == 0) {
-      engine_.finish();
+    if (fatal_) {
+      status = 1;
+    } else if (c_.until_end && g_stop == 0 && publisher_.failed() == 0) {
+      engine_->finish();
       if (!commit(true)) status = 1;
     } else if (!commit(false)) {
       status = 1;
     }
-    if (publisher_.failed() > 0) status = 1;
+    if (!eos_ && publisher_.failed() > 0) status = 1;
     publish_metrics();
     consumer_->close();
     const processor::LatencyHistogram& lat = publisher_.publish_latency();
@@ -218,16 +286,20 @@ class Task final : public RdKafka::RebalanceCb {
       klog().info("results readable on {} {:.1f} ms on average after the watermark passed their end (max {:.1f} ms, {} results)",
                   c_.kafka.output_topic, lat.sum / static_cast<double>(lat.count) * 1000, lat.max * 1000, lat.count);
     }
+    if (eos_) klog().info("transactions: {} committed, {} aborted", txn_committed_, txn_aborted_);
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-    klog().info("{}", processor::summary_line(engine_.stats(), secs, engine_.counter().peak_pairs(),
-                                                engine_.counter().peak_bytes()));
+    klog().info("{}", processor::summary_line(engine_->stats(), secs, engine_->counter().peak_pairs(),
+                                                engine_->counter().peak_bytes()));
     return status;
   }
 
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& parts) override {
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      resume_from_commits(parts);
+      // exactly_once: the committed offsets are exactly where the restored
+      // state stands; at_least_once re-reads from a safe offset and skips
+      // what was emitted before.
+      if (!eos_) resume_from_commits(parts);
       for (RdKafka::TopicPartition* tp : parts) {
         PartitionState& ps = partitions_[tp->partition()];
         ps = PartitionState{};
@@ -238,7 +310,7 @@ class Task final : public RdKafka::RebalanceCb {
             ps.end = high;
           }
         }
-        engine_.assign_partition(tp->partition());
+        engine_->assign_partition(tp->partition());
         klog().info("assigned {}[{}]", tp->topic(), tp->partition());
       }
       assigned_once_ = true;
@@ -247,7 +319,7 @@ class Task final : public RdKafka::RebalanceCb {
       // Revoked: commit what is safe for these partitions before letting go.
       commit(false);
       for (RdKafka::TopicPartition* tp : parts) {
-        engine_.revoke_partition(tp->partition());
+        engine_->revoke_partition(tp->partition());
         partitions_.erase(tp->partition());
         klog().info("revoked {}[{}]", tp->topic(), tp->partition());
       }
@@ -275,15 +347,15 @@ class Task final : public RdKafka::RebalanceCb {
               return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
             })) {
           // A tombstone or a blank value: the Kafka twin of a blank line.
-          engine_.note_blank();
+          engine_->note_blank();
         } else if (len > opts_.max_frame_bytes) {
-          engine_.process_too_large(
+          engine_->process_too_large(
               std::string_view(static_cast<const char*>(m.payload()), std::min<std::size_t>(len, 1024)), len, pos);
         } else {
           // Kafka's buffers are not padded for simdjson: copy (2 KB, cheap
           // next to parsing it).
           if (len > 0) std::memcpy(padded_.data(), m.payload(), len);
-          engine_.process(padded_.data(), len, pos);
+          engine_->process(padded_.data(), len, pos);
         }
         break;
       }
@@ -292,7 +364,7 @@ class Task final : public RdKafka::RebalanceCb {
         if (it != partitions_.end() && c_.until_end && m.offset() >= it->second.end) {
           if (!it->second.done) klog().info("partition {} reached its end offset {}", m.partition(), m.offset());
           it->second.done = true;
-          engine_.set_partition_idle(m.partition(), true);
+          engine_->set_partition_idle(m.partition(), true);
         }
         break;
       }
@@ -305,8 +377,8 @@ class Task final : public RdKafka::RebalanceCb {
 
   void publish_metrics() {
     if (metrics_ == nullptr) return;
-    processor::MetricsSnapshot s = processor::snapshot_of(engine_, store_);
-    s.ready = assigned_once_;
+    processor::MetricsSnapshot s = processor::snapshot_of(*engine_, *store_);
+    s.ready = assigned_once_ && restored_;
     s.commits = commits_;
     s.result_publish = publisher_.publish_latency();
     for (const auto& [p, ps] : partitions_) {
@@ -317,12 +389,24 @@ class Task final : public RdKafka::RebalanceCb {
         s.consumer_lag[p] = std::max<std::int64_t>(0, high - ps.next);
       }
     }
+    fill_state_metrics(s);
     metrics_->publish(std::move(s));
+  }
+
+  void fill_state_metrics(processor::MetricsSnapshot& s) const {
+    if (!eos_) return;
+    s.has_state = true;
+    s.restored_pairs = restored_pairs_;
+    s.restored_records = restored_records_;
+    s.restore_seconds = restore_seconds_;
+    s.state_disk_bytes = durable_->disk_bytes();
+    s.transactions_committed = txn_committed_;
+    s.transactions_aborted = txn_aborted_;
   }
 
   void mark_idle(Clock::time_point now) {
     for (auto& [p, ps] : partitions_) {
-      if (now - ps.last_message >= c_.engine.idle_timeout) engine_.set_partition_idle(p, true);
+      if (now - ps.last_message >= c_.engine.idle_timeout) engine_->set_partition_idle(p, true);
     }
   }
 
@@ -342,7 +426,7 @@ class Task final : public RdKafka::RebalanceCb {
         std::int64_t wm = 0, next = 0;
         if (tp.offset >= 0 && tp.metadata != nullptr &&
             parse_metadata(std::string_view(static_cast<const char*>(tp.metadata), tp.metadata_size), wm, next)) {
-          engine_.resume_partition(tp.partition, next, wm);
+          engine_->resume_partition(tp.partition, next, wm);
           klog().info("partition {}: resuming at offset {} (processed up to {}, watermark {})", tp.partition,
                        tp.offset, next, wm);
         }
@@ -351,8 +435,6 @@ class Task final : public RdKafka::RebalanceCb {
     rd_kafka_topic_partition_list_destroy(list);
   }
 
-  // Commits, per partition, the offset a restart must re-read from. Only
-  // after the producer acknowledged every result and reject produced so far.
   bool commit(bool everything_emitted) {
     const auto started = Clock::now();
     struct Observe {
@@ -360,6 +442,13 @@ class Task final : public RdKafka::RebalanceCb {
       Clock::time_point t0;
       ~Observe() { h.observe(std::chrono::duration<double>(Clock::now() - t0).count()); }
     } observe{commits_, started};
+    return eos_ ? commit_transaction() : commit_offsets(everything_emitted);
+  }
+
+  // at_least_once: commits, per partition, the offset a restart must re-read
+  // from. Only after the producer acknowledged every result and reject
+  // produced so far.
+  bool commit_offsets(bool everything_emitted) {
     if (!publisher_.flush(milliseconds(60000))) {
       klog().error("not committing offsets: {} deliveries failed or pending", publisher_.failed());
       return false;
@@ -369,10 +458,10 @@ class Task final : public RdKafka::RebalanceCb {
     metadata.reserve(partitions_.size());
     for (const auto& [p, ps] : partitions_) {
       if (ps.next < 0) continue;
-      const std::int64_t offset = everything_emitted ? ps.next : engine_.safe_offset(p, ps.next);
+      const std::int64_t offset = everything_emitted ? ps.next : engine_->safe_offset(p, ps.next);
       rd_kafka_topic_partition_t* tp = rd_kafka_topic_partition_list_add(list, c_.kafka.input_topic.c_str(), p);
       tp->offset = offset;
-      metadata.push_back(commit_metadata(engine_.watermark_ms(), ps.next));
+      metadata.push_back(commit_metadata(engine_->watermark_ms(), ps.next));
       tp->metadata = metadata.back().data();
       tp->metadata_size = metadata.back().size();
     }
@@ -393,25 +482,320 @@ class Task final : public RdKafka::RebalanceCb {
     return ok;
   }
 
+  // ---- exactly_once ----
+
+  // Retries what is retriable with backoff until it succeeds or stop is
+  // asked; a fatal error (fenced by a newer instance) ends the task.
+  bool init_transactions() {
+    auto backoff = milliseconds(500);
+    while (g_stop == 0) {
+      ErrorPtr err(publisher_.producer().init_transactions(30000));
+      if (!err) return true;
+      if (err->is_fatal()) {
+        klog().error("init_transactions: {}", err->str());
+        return false;
+      }
+      klog().warn("init_transactions: {} (retrying in {} ms)", err->str(), backoff.count());
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, milliseconds(10000));
+    }
+    return false;
+  }
+
+  bool begin_transaction() {
+    ErrorPtr err(publisher_.producer().begin_transaction());
+    if (!err) return true;
+    klog().error("begin_transaction: {}", err->str());
+    fatal_ = true;
+    return false;
+  }
+
+  // One transaction per commit: the results and dead letters produced since
+  // the last one are in it already; add the changelog records of the new
+  // pairs and expired windows, the engine snapshot, and the consumed
+  // offsets. Only once it committed, write the same to RocksDB: the local
+  // store never runs ahead of Kafka, and a crash between the two is made
+  // good by replaying the changelog from the store's checkpoint.
+  bool commit_transaction() {
+    state::Changes changes = durable_->take_changes();
+    // Tombstones first: a window erased and reopened since the last commit
+    // numbers its new batches from 0 again, and the later record must win.
+    for (const state::ErasedWindow& e : changes.erased) {
+      for (std::size_t shard = 0; shard < e.batches.size(); ++shard) {
+        for (std::uint32_t seq = 0; seq < e.batches[shard]; ++seq) {
+          publisher_.changelog(static_cast<std::int32_t>(shard),
+                               state::changelog_batch_key(static_cast<int>(shard), e.window, seq), nullptr);
+        }
+      }
+    }
+    for (const state::PairBatch& b : changes.batches) {
+      const std::string_view value(b.hashes);
+      publisher_.changelog(b.shard, state::changelog_batch_key(b.shard, b.window, b.seq), &value);
+    }
+    std::string snapshot = engine_->snapshot();
+    const std::string_view snap(snapshot);
+    publisher_.changelog(0, kSnapshotKey, &snap);
+
+    std::vector<RdKafka::TopicPartition*> offsets;
+    for (const auto& [p, ps] : partitions_) {
+      if (ps.next >= 0) offsets.push_back(RdKafka::TopicPartition::create(c_.kafka.input_topic, p, ps.next));
+    }
+    const bool ok = send_and_commit(offsets);
+    RdKafka::TopicPartition::destroy(offsets);
+    if (!ok) return !fatal_;
+    ++txn_committed_;
+    publisher_.poll();
+    // Partitions this process has not written to keep the offset they were
+    // restored to.
+    for (const auto& [p, next] : publisher_.changelog_next()) changelog_next_[p] = next;
+    const state::Status s = durable_->write(changes, state::Checkpoint{std::move(snapshot), changelog_next_});
+    if (!s.ok()) {
+      // Kafka holds the commit; the next start replays it from the changelog.
+      klog().error("state store write failed after a committed transaction: {}", s.ToString());
+      fatal_ = true;
+      return false;
+    }
+    return begin_transaction();
+  }
+
+  // Sends the offsets and commits; on an abortable error, aborts and rewinds
+  // to the last commit. False when the transaction did not commit.
+  bool send_and_commit(const std::vector<RdKafka::TopicPartition*>& offsets) {
+    RdKafka::Producer& producer = publisher_.producer();
+    ErrorPtr err;
+    if (!offsets.empty()) {
+      std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(consumer_->groupMetadata());
+      for (int attempt = 0;; ++attempt) {
+        err.reset(producer.send_offsets_to_transaction(offsets, group.get(), 30000));
+        if (!err || !err->is_retriable() || attempt >= 20 || g_stop != 0) break;
+        klog().warn("send_offsets_to_transaction: {} (retrying)", err->str());
+        std::this_thread::sleep_for(milliseconds(500));
+      }
+    }
+    if (!err) {
+      for (int attempt = 0;; ++attempt) {
+        err.reset(producer.commit_transaction(60000));
+        if (!err || !err->is_retriable() || attempt >= 20 || g_stop != 0) break;
+        klog().warn("commit_transaction: {} (retrying)", err->str());
+        std::this_thread::sleep_for(milliseconds(500));
+      }
+    }
+    if (!err) return true;
+    if (err->is_fatal()) {
+      klog().error("transaction failed fatally (another instance of {} took over?): {}", c_.application_id,
+                   err->str());
+      fatal_ = true;
+      return false;
+    }
+    klog().warn("transaction failed: {}; aborting and rewinding to the last commit", err->str());
+    rewind();
+    return false;
+  }
+
+  // Aborts the open transaction and puts everything back as of the last
+  // commit: state from RocksDB (which holds exactly the last committed
+  // transaction), input positions from the committed offsets.
+  void rewind() {
+    ErrorPtr err(publisher_.producer().abort_transaction(60000));
+    if (err) {
+      klog().error("abort_transaction: {}", err->str());
+      fatal_ = true;
+      return;
+    }
+    ++txn_aborted_;
+    publisher_.forget_failures();
+    engine_.reset();
+    std::optional<state::Checkpoint> checkpoint;
+    const state::Status s = durable_->load(&checkpoint);
+    if (!s.ok()) {
+      klog().error("state store reload after abort: {}", s.ToString());
+      fatal_ = true;
+      return;
+    }
+    engine_ = std::make_unique<processor::Engine>(opts_, *store_, publisher_, publisher_);
+    if (checkpoint && !checkpoint->snapshot.empty() && !engine_->restore(checkpoint->snapshot)) {
+      klog().error("state store: the checkpoint's engine snapshot does not read back");
+      fatal_ = true;
+      return;
+    }
+    std::vector<RdKafka::TopicPartition*> parts;
+    for (const auto& [p, ps] : partitions_) {
+      parts.push_back(RdKafka::TopicPartition::create(c_.kafka.input_topic, p));
+      engine_->assign_partition(p);
+    }
+    if (!parts.empty() && consumer_->committed(parts, 10000) == RdKafka::ERR_NO_ERROR) {
+      for (RdKafka::TopicPartition* tp : parts) {
+        if (tp->offset() < 0) tp->set_offset(RdKafka::Topic::OFFSET_BEGINNING);
+        const RdKafka::ErrorCode e = consumer_->seek(*tp, 10000);
+        if (e != RdKafka::ERR_NO_ERROR) klog().warn("seek {}[{}]: {}", tp->topic(), tp->partition(), RdKafka::err2str(e));
+        PartitionState& ps = partitions_[tp->partition()];
+        const std::int64_t end = ps.end;
+        ps = PartitionState{};
+        ps.end = end;
+      }
+    } else if (!parts.empty()) {
+      klog().error("cannot read the committed offsets to rewind to");
+      fatal_ = true;
+    }
+    RdKafka::TopicPartition::destroy(parts);
+    if (!fatal_) begin_transaction();
+  }
+
+  // Loads the shard state from RocksDB, then replays the changelog from the
+  // store's checkpoint to its end (all of it when the state directory was
+  // empty), then restores the engine from the latest snapshot. Input is
+  // consumed only after this.
+  int restore() {
+    const auto t0 = Clock::now();
+    std::optional<state::Checkpoint> checkpoint;
+    state::Status s = durable_->load(&checkpoint);
+    if (!s.ok()) {
+      klog().warn("state store unreadable ({}); rebuilding it from the changelog", s.ToString());
+      s = durable_->wipe();
+      if (!s.ok()) {
+        klog().error("state store: {}", s.ToString());
+        return 2;
+      }
+      checkpoint.reset();
+    }
+    const std::uint64_t from_db = durable_->pairs();
+    std::string snapshot = checkpoint ? checkpoint->snapshot : std::string();
+    std::map<std::int32_t, std::int64_t> next = checkpoint ? checkpoint->changelog_next
+                                                           : std::map<std::int32_t, std::int64_t>{};
+    const std::string topic = Publisher::changelog_topic_name(c_);
+
+    auto conf = make_conf({{"bootstrap.servers", c_.kafka.brokers},
+                           {"group.id", c_.application_id + "-restore"},
+                           {"client.id", c_.application_id + "-restore"},
+                           {"enable.auto.commit", "false"},
+                           {"isolation.level", "read_committed"},
+                           {"enable.partition.eof", "true"},
+                           // A checkpointed offset gone from the topic: replay all of it.
+                           {"auto.offset.reset", "earliest"},
+                           {"fetch.max.bytes", "67108864"},
+                           {"max.partition.fetch.bytes", "16777216"}},
+                          {}, "restore consumer");
+    std::string err;
+    std::unique_ptr<RdKafka::KafkaConsumer> reader(RdKafka::KafkaConsumer::create(conf.get(), err));
+    if (!reader) throw KafkaError("restore consumer: " + err);
+    const int partitions = partition_count(*reader, topic, milliseconds(10000));
+    if (partitions != c_.state_store.shards) {
+      klog().error("changelog topic {} has {} partitions but state_store.shards is {}; they must be equal", topic,
+                   partitions, c_.state_store.shards);
+      return 2;
+    }
+    std::vector<RdKafka::TopicPartition*> assignment;
+    for (int p = 0; p < partitions; ++p) {
+      auto it = next.find(p);
+      assignment.push_back(RdKafka::TopicPartition::create(
+          topic, p, it != next.end() ? it->second : RdKafka::Topic::OFFSET_BEGINNING));
+    }
+    reader->assign(assignment);
+    RdKafka::TopicPartition::destroy(assignment);
+    int at_end = 0;
+    std::vector<bool> ended(static_cast<std::size_t>(partitions), false);
+    std::uint64_t records = 0;
+    auto last_log = Clock::now();
+    while (at_end < partitions && g_stop == 0) {
+      std::unique_ptr<RdKafka::Message> m(reader->consume(100));
+      if (m->err() == RdKafka::ERR__PARTITION_EOF) {
+        next[m->partition()] = m->offset();
+        if (!ended[static_cast<std::size_t>(m->partition())]) {
+          ended[static_cast<std::size_t>(m->partition())] = true;
+          ++at_end;
+        }
+        continue;
+      }
+      if (m->err() == RdKafka::ERR__TIMED_OUT) continue;
+      if (m->err() != RdKafka::ERR_NO_ERROR) {
+        klog().warn("restore: {}", m->errstr());
+        continue;
+      }
+      ++records;
+      next[m->partition()] = m->offset() + 1;
+      const std::string_view key(m->key_pointer() != nullptr ? static_cast<const char*>(m->key_pointer()) : "",
+                                 m->key_pointer() != nullptr ? m->key_len() : 0);
+      const std::string_view value(static_cast<const char*>(m->payload()), m->len());
+      if (key == kSnapshotKey) {
+        if (m->payload() != nullptr) snapshot.assign(value);
+      } else {
+        const state::Status a = durable_->apply_changelog(key, m->payload() != nullptr ? &value : nullptr);
+        if (!a.ok()) {
+          klog().error("changelog {}[{}] offset {}: {}", topic, m->partition(), m->offset(), a.ToString());
+          return 2;
+        }
+      }
+      if (Clock::now() - last_log >= std::chrono::seconds(2)) {
+        last_log = Clock::now();
+        restored_records_ = records;
+        restored_pairs_ = durable_->pairs();
+        restore_seconds_ = std::chrono::duration<double>(Clock::now() - t0).count();
+        klog().info("restoring: {} changelog records, {} pairs so far", records, durable_->pairs());
+        publish_metrics();
+      }
+    }
+    reader->close();
+    if (g_stop != 0) return 0;
+    if (records > 0) {
+      s = durable_->write_all(state::Checkpoint{snapshot, next});
+      if (!s.ok()) {
+        klog().error("state store: {}", s.ToString());
+        return 2;
+      }
+    }
+    if (!snapshot.empty() && !engine_->restore(snapshot)) {
+      klog().error("changelog {}: the latest engine snapshot does not read back", topic);
+      return 2;
+    }
+    changelog_next_ = next;
+    restored_records_ = records;
+    restored_pairs_ = durable_->pairs();
+    restore_seconds_ = std::chrono::duration<double>(Clock::now() - t0).count();
+    klog().info("restored {} pairs ({} from RocksDB, {} changelog records replayed) in {:.2f} s ({:.0f} pairs/s)",
+                durable_->pairs(), from_db, records, restore_seconds_,
+                static_cast<double>(durable_->pairs()) / std::max(restore_seconds_, 1e-6));
+    return 0;
+  }
+
+  static constexpr std::string_view kSnapshotKey = "S";
+
   const config::Config& c_;
+  const bool eos_;
   processor::EngineOptions opts_;
-  state::MemoryStore store_;
+  state::MemoryStore memory_;
+  std::unique_ptr<state::RocksDbStore> durable_;
+  state::WindowStore* store_{nullptr};
   Publisher publisher_;
-  processor::Engine engine_;
+  std::unique_ptr<processor::Engine> engine_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::map<std::int32_t, PartitionState> partitions_;
   std::vector<char> padded_;
   bool assigned_once_{false};
+  bool restored_{false};
+  bool fatal_{false};
   processor::MetricsServer* metrics_;
   processor::LatencyHistogram commits_;
+  std::uint64_t restored_pairs_{0};
+  std::uint64_t restored_records_{0};
+  double restore_seconds_{0};
+  std::uint64_t txn_committed_{0};
+  std::uint64_t txn_aborted_{0};
+  // Per changelog partition, where RocksDB's checkpoint says to replay from.
+  std::map<std::int32_t, std::int64_t> changelog_next_;
 };
 
 void ensure_topics_with_retry(const config::Config& c) {
-  const std::vector<TopicSpec> topics{
+  std::vector<TopicSpec> topics{
       {c.kafka.input_topic, c.kafka.create_partitions, c.kafka.replication_factor, {}},
       {c.kafka.output_topic, c.kafka.create_partitions, c.kafka.replication_factor, {{"cleanup.policy", "compact"}}},
       {c.kafka.dead_letter_topic, c.kafka.create_partitions, c.kafka.replication_factor, {}},
   };
+  if (c.guarantee == config::Guarantee::exactly_once) {
+    // One partition per shard; compacted, so it keeps the latest of each
+    // batch key and snapshot and drops expired windows' tombstoned batches.
+    topics.push_back({Publisher::changelog_topic_name(c), c.state_store.shards, c.kafka.replication_factor,
+                   {{"cleanup.policy", "compact"}}});
+  }
   auto backoff = milliseconds(500);
   while (g_stop == 0) {
     try {
@@ -434,12 +818,6 @@ int run_task(const config::Config& c) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   try {
-    if (c.guarantee == config::Guarantee::exactly_once) {
-      klog().error(
-          "processing_guarantee: exactly_once needs the RocksDB state store and changelog, which this version "
-          "does not have yet; use at_least_once");
-      return 2;
-    }
     std::unique_ptr<processor::MetricsServer> metrics;
     if (!c.metrics_address.empty()) {
       metrics = std::make_unique<processor::MetricsServer>(c.metrics_address);

@@ -44,7 +44,8 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   app.set_version_flag("--version", "uniqd 0.1.0");
 
   std::string input;
-  std::string windows, lateness, retention, outlier_threshold, max_future_skew, max_frame_bytes, late_policy, ts_unit;
+  std::string windows, lateness, retention, outlier_threshold, max_future_skew, max_frame_bytes, late_policy, ts_unit,
+      guarantee;
   int outlier_confirm = 0;
   bool no_early = false, no_progress = false;
 
@@ -88,6 +89,8 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical, off (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_option("--state-dir", c.state_dir, "Directory of the RocksDB state store (default /var/lib/uniqd)");
+  app.add_option("--guarantee", guarantee, "Kafka: exactly_once (default) or at_least_once")
+      ->check(CLI::IsMember({"exactly_once", "at_least_once"}));
 
   try {
     app.parse(argc, argv);
@@ -128,6 +131,9 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   if (!max_future_skew.empty()) c.engine.max_future_skew = *config::parse_duration(max_future_skew);
   if (!max_frame_bytes.empty()) c.engine.max_frame_bytes = *config::parse_size(max_frame_bytes);
   if (outlier_confirm > 0) c.engine.outlier_confirm = outlier_confirm;
+  if (!guarantee.empty()) {
+    c.guarantee = guarantee == "at_least_once" ? config::Guarantee::at_least_once : config::Guarantee::exactly_once;
+  }
   if (!late_policy.empty()) c.engine.late_policy = late_policy == "update" ? config::LatePolicy::update : config::LatePolicy::drop;
   if (!ts_unit.empty()) c.engine.ts_unit = ts_unit == "ms" ? config::TsUnit::ms : config::TsUnit::s;
   if (no_early) c.engine.early_results = false;

@@ -100,6 +100,19 @@ std::string render_prometheus(const MetricsSnapshot& s) {
   line(o, "uniqd_state_pairs", "", static_cast<double>(s.open_pairs));
   head(o, "uniqd_state_bytes", "gauge", "Bytes of uid sets held in memory.");
   line(o, "uniqd_state_bytes", "", static_cast<double>(s.state_bytes));
+  if (s.has_state) {
+    head(o, "uniqd_restore_pairs_total", "counter", "(window, uid) pairs restored from RocksDB and the changelog.");
+    line(o, "uniqd_restore_pairs_total", "", static_cast<double>(s.restored_pairs));
+    head(o, "uniqd_restore_changelog_records_total", "counter", "Changelog records replayed by restores.");
+    line(o, "uniqd_restore_changelog_records_total", "", static_cast<double>(s.restored_records));
+    head(o, "uniqd_restore_seconds", "gauge", "Duration of the last restore (so far, while one runs).");
+    line(o, "uniqd_restore_seconds", "", s.restore_seconds);
+    head(o, "uniqd_state_disk_bytes", "gauge", "Bytes RocksDB holds in SST files and memtables.");
+    line(o, "uniqd_state_disk_bytes", "", static_cast<double>(s.state_disk_bytes));
+    head(o, "uniqd_transactions_total", "counter", "Kafka transactions, by outcome.");
+    line(o, "uniqd_transactions_total", "outcome=\"committed\"", static_cast<double>(s.transactions_committed));
+    line(o, "uniqd_transactions_total", "outcome=\"aborted\"", static_cast<double>(s.transactions_aborted));
+  }
   head(o, "uniqd_ready", "gauge", "1 when assigned and restored, ready to process.");
   line(o, "uniqd_ready", "", s.ready ? 1 : 0);
   return o;

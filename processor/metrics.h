@@ -43,6 +43,14 @@ struct MetricsSnapshot {
   std::size_t state_bytes{0};
   bool ready{false};
   double wall_now{0};  // unix seconds, for the event-time lag
+  // Durable state (exactly_once only; has_state false otherwise).
+  bool has_state{false};
+  std::uint64_t restored_pairs{0};      // pairs restored so far (RocksDB + changelog)
+  std::uint64_t restored_records{0};    // changelog records replayed
+  double restore_seconds{0};            // time the last restore took (so far, while restoring)
+  std::uint64_t state_disk_bytes{0};
+  std::uint64_t transactions_committed{0};
+  std::uint64_t transactions_aborted{0};  // unix seconds, for the event-time lag
 };
 
 std::string render_prometheus(const MetricsSnapshot& s);

@@ -41,6 +41,9 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(a.kafka.consumer, b.kafka.consumer);
   EXPECT_EQ(a.kafka.producer, b.kafka.producer);
   EXPECT_EQ(a.state_dir, b.state_dir);
+  EXPECT_EQ(a.state_store.shards, b.state_store.shards);
+  EXPECT_EQ(a.state_store.block_cache, b.state_store.block_cache);
+  EXPECT_EQ(a.state_store.write_buffer, b.state_store.write_buffer);
   EXPECT_EQ(a.guarantee, b.guarantee);
   EXPECT_EQ(a.commit_interval, b.commit_interval);
   EXPECT_EQ(a.metrics_address, b.metrics_address);
@@ -136,7 +139,8 @@ kafka:
   producer:
     linger.ms: 5
 state_dir: /srv/uniqd
-processing_guarantee: exactly_once
+state_store: {shards: 8, block_cache: 1GiB, write_buffer: 128MiB}
+processing_guarantee: at_least_once
 commit_interval: 250ms
 metrics_address: 0.0.0.0:9100
 log: {level: debug, format: json}
@@ -171,7 +175,10 @@ progress: off
                                   {"client.rack", "eu-1a"}}));
   EXPECT_EQ(c.kafka.producer, (std::map<std::string, std::string>{{"linger.ms", "5"}}));
   EXPECT_EQ(c.state_dir, "/srv/uniqd");
-  EXPECT_EQ(c.guarantee, Guarantee::exactly_once);
+  EXPECT_EQ(c.state_store.shards, 8);
+  EXPECT_EQ(c.state_store.block_cache, 1ull << 30);
+  EXPECT_EQ(c.state_store.write_buffer, 128ull << 20);
+  EXPECT_EQ(c.guarantee, Guarantee::at_least_once);
   EXPECT_EQ(c.commit_interval, milliseconds(250));
   EXPECT_EQ(c.metrics_address, "0.0.0.0:9100");
   EXPECT_EQ(c.log_level, "debug");
@@ -223,7 +230,9 @@ TEST(ConfigLoader, RoundTrip) {
   c.kafka.consumer = {{"a.b", "true"}, {"empty", ""}, {"tilde", "~"}, {"colon", "x: y"}, {"multi", "l1\nl2"}};
   c.kafka.producer = {{"acks", "all"}, {"n", "007"}};
   c.state_dir = "C:\\state #1";
-  c.guarantee = Guarantee::exactly_once;
+  c.guarantee = Guarantee::at_least_once;
+  c.state_store.shards = 16;
+  c.state_store.block_cache = 3u << 20;
   c.commit_interval = milliseconds(100);
   c.metrics_address = "[::1]:9100";
   c.log_level = "off";
@@ -253,7 +262,8 @@ TEST(ConfigLoader, PrintsEveryKey) {
         "max_future_skew: 1h", "early_results: true", "ts_unit: s", "max_frame_bytes: 1MiB", "idle_timeout: 30s",
         "kafka:", "brokers: 127.0.0.1:9092", "topics:", "input: frames", "output: uniqd-results",
         "dead_letter: uniqd-dead-letter", "create_partitions: 4", "replication_factor: 1", "consumer: {}",
-        "producer: {}", "state_dir: /var/lib/uniqd", "processing_guarantee: at_least_once", "commit_interval: 1s",
+        "producer: {}", "state_dir: /var/lib/uniqd", "state_store:", "shards: 4", "block_cache: 64MiB", "write_buffer: 64MiB",
+        "processing_guarantee: exactly_once", "commit_interval: 1s",
         "metrics_address:", "log:", "level: info", "format: text", "until_end: false", "progress: true"}) {
     EXPECT_THAT(text, HasSubstr(key));
   }

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Exactly-once under kill -9, against a real broker (DESIGN §4).
+
+A generated stream with faults is produced to a 4-partition topic (keyed by
+user). uniqd (processing_guarantee exactly_once) is started and killed with
+SIGKILL at random moments, again and again, a third of the restarts with its
+state directory wiped (so that it rebuilds from the changelog alone); a last
+run with --until-end finishes the topic. Then, reading with isolation level
+read_committed:
+
+  * every final window appears exactly once on the output topic, and the
+    final results equal the oracle's on the same frames;
+  * the dead-letter topic holds each rejected frame exactly once: no
+    (partition, offset) twice, and as many per reason as the oracle rejects.
+
+Why the 4-partition interleaving cannot change the answer: the generator
+delays frames by at most --max-delay (8 s); a bit flip that moves ts by less
+than --outlier-threshold (10 s) is accepted as a normal frame, a larger one
+is an isolated suspect, rejected in any interleaving. So every accepted ts is
+at least 18 s behind the true event time, while the watermark (the minimum
+over partitions of partition time minus lateness, 30 s) stays at least 30 s
+behind the same time: no frame is ever late, in any order of reading.
+
+Usage: chaos_eos.py --build DIR [--kills 20] [--frames 300000] [--seed 7]
+Needs UNIQD_TEST_BROKERS (tests/integration/with_broker.sh); exit 77 without.
+"""
+import argparse
+import collections
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+FLAGS = ["--lateness", "30s", "--outlier-threshold", "10s", "--windows", "minute,hour,day,week,month,year"]
+
+
+def log(msg):
+    print(f"chaos: {msg}", file=sys.stderr, flush=True)
+
+
+def kcat(brokers, topic, fmt):
+    out = subprocess.run(["kcat", "-C", "-b", brokers, "-t", topic, "-X", "isolation.level=read_committed",
+                          "-e", "-q", "-f", fmt], capture_output=True, timeout=300, check=True)
+    return out.stdout.decode("utf-8", "replace")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--kills", type=int, default=20)
+    ap.add_argument("--frames", type=int, default=300000)
+    ap.add_argument("--seed", type=int, default=7)
+    a = ap.parse_args()
+    brokers = os.environ.get("UNIQD_TEST_BROKERS")
+    if not brokers:
+        log("UNIQD_TEST_BROKERS is not set (run through tests/integration/with_broker.sh): skipped")
+        return SKIP
+    rnd = random.Random(a.seed)
+    uniqd = os.path.join(a.build, "uniqd")
+    gen_bin = os.path.join(a.build, "uniqd-gen")
+    oracle = os.path.join(a.build, "uniqd-oracle")
+    work = tempfile.mkdtemp(prefix="uniqd-chaos.")
+    tag = f"chaos{os.getpid()}"
+    topic, out_topic, dlq, app = f"{tag}-in", f"{tag}-out", f"{tag}-dlq", f"{tag}-app"
+    state_dir = os.path.join(work, "state")
+    gen = ["--count", str(a.frames), "--rate", "200", "--users", "20000", "--frame-bytes", "300",
+           "--seed", str(a.seed), "--max-delay", "8", "--delay-prob", "0.05", "--flip-prob", "0.002",
+           "--malformed-prob", "0.002", "--missing-uid-prob", "0.001", "--ts-string-prob", "0.01",
+           "--dup-key-prob", "0.001", "--bad-type-prob", "0.001", "--crlf-prob", "0.05"]
+    frames = os.path.join(work, "frames.jsonl")
+    subprocess.run([gen_bin, "--output", frames] + gen, check=True, stderr=subprocess.DEVNULL)
+    subprocess.run([gen_bin, "--kafka", brokers, "--topic", topic, "--partitions", "4", "--key", "uid"] + gen,
+                   check=True, stderr=subprocess.DEVNULL, timeout=600)
+    log(f"{a.frames} frames in {topic} (4 partitions); work dir {work}")
+
+    orc_rej = os.path.join(work, "oracle-rejects.jsonl")
+    orc = subprocess.run([oracle, "--input", frames, "--rejects", orc_rej] + FLAGS, capture_output=True, text=True,
+                         timeout=600, check=True)
+    expected = {}
+    for line in orc.stdout.splitlines():
+        r = json.loads(line)
+        if r["final"]:
+            expected[(r["window"], r["start_ts"])] = (r["unique_users"], r["frames"])
+    expected_rejects = collections.Counter()
+    with open(orc_rej, encoding="utf-8") as f:
+        for line in f:
+            expected_rejects[json.loads(line)["reason"]] += 1
+
+    # Static membership: a restarted member takes its partitions back at
+    # once instead of waiting for the killed one's session to expire.
+    cfg = os.path.join(work, "uniqd.yaml")
+    with open(cfg, "w", encoding="utf-8") as f:
+        f.write("kafka:\n  consumer:\n    group.instance.id: chaos-member\n    session.timeout.ms: 6000\n")
+    base = [uniqd, "--config", cfg, "--kafka", brokers, "--topic", topic, "--output-topic", out_topic,
+            "--dead-letter-topic", dlq, "--application-id", app, "--state-dir", state_dir,
+            "--guarantee", "exactly_once", "--commit-interval", "200ms", "--log-level", "info"] + FLAGS
+    logs = open(os.path.join(work, "uniqd.log"), "ab")
+    wipes = 0
+    started = time.monotonic()
+    for i in range(a.kills):
+        if i % 3 == 2:
+            shutil.rmtree(state_dir, ignore_errors=True)
+            wipes += 1
+        logs.write(f"\n===== run {i} (wiped: {i % 3 == 2})\n".encode())
+        logs.flush()
+        p = subprocess.Popen(base, stdout=logs, stderr=logs)
+        delay = rnd.uniform(1.0, 5.0)
+        try:
+            rc = p.wait(timeout=delay)
+            log(f"run {i}: exited {rc} by itself before the kill")
+            if rc != 0:
+                log(f"uniqd failed; see {work}/uniqd.log")
+                return 1
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+        if time.monotonic() - started > 600:
+            log("chaos phase bounded at 600 s; finishing")
+            break
+    logs.write(b"\n===== final run --until-end\n")
+    logs.flush()
+    fin = subprocess.run(base + ["--until-end"], stdout=logs, stderr=logs, timeout=900)
+    logs.close()
+    if fin.returncode != 0:
+        log(f"final run exited {fin.returncode}; see {work}/uniqd.log")
+        return 1
+    log(f"{a.kills} kill -9 ({wipes} with the state directory wiped) in {time.monotonic() - started:.0f} s")
+    # The kills must have hit a task with state: some restarts loaded pairs
+    # from RocksDB, some (after a wipe) rebuilt them from the changelog.
+    from_db = from_changelog = 0
+    with open(os.path.join(work, "uniqd.log"), encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = re.search(r"restored (\d+) pairs \((\d+) from RocksDB, (\d+) changelog records", line)
+            if m:
+                log("  " + line.split("[kafka] ", 1)[-1].strip())
+                from_db += int(m.group(2)) > 0
+                from_changelog += int(m.group(2)) == 0 and int(m.group(1)) > 0
+
+    problems = []
+    finals = collections.defaultdict(list)
+    for line in kcat(brokers, out_topic, "%s\n").splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        if r["final"]:
+            finals[(r["window"], r["start_ts"])].append((r["unique_users"], r["frames"]))
+    dup = {k: v for k, v in finals.items() if len(v) != 1}
+    if dup:
+        problems.append(f"{len(dup)} final windows published more than once, e.g. {list(dup.items())[:3]}")
+    got = {k: v[0] for k, v in finals.items()}
+    if got != expected:
+        missing = sorted(set(expected) - set(got))
+        extra = sorted(set(got) - set(expected))
+        wrong = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])
+        problems.append(f"final results differ from the oracle: {len(missing)} missing {missing[:3]}, "
+                        f"{len(extra)} extra {extra[:3]}, {len(wrong)} wrong "
+                        f"{[(k, got[k], expected[k]) for k in wrong[:3]]}")
+
+    seen = collections.Counter()
+    reasons = collections.Counter()
+    for line in kcat(brokers, dlq, "%h\n").splitlines():
+        h = dict(kv.split("=", 1) for kv in line.split(",") if "=" in kv)
+        seen[(h.get("uniqd.partition"), h.get("uniqd.offset"))] += 1
+        reasons[h.get("uniqd.reason")] += 1
+    twice = [k for k, n in seen.items() if n > 1]
+    if twice:
+        problems.append(f"{len(twice)} rejected frames in the dead-letter topic more than once, e.g. {twice[:3]}")
+    if reasons != expected_rejects:
+        problems.append(f"dead letters by reason {dict(reasons)} != oracle rejects {dict(expected_rejects)}")
+    if a.kills >= 6 and (from_db == 0 or from_changelog == 0):
+        problems.append(f"the kills did not exercise recovery: {from_db} restores from RocksDB, "
+                        f"{from_changelog} from the changelog alone")
+    if not expected or sum(expected_rejects.values()) == 0:
+        problems.append("the case tests nothing (no final window or no reject)")
+    if problems:
+        for p in problems:
+            log("FAIL: " + p)
+        log(f"work dir kept: {work}")
+        return 1
+    log(f"ok: {len(got)} final windows exactly once and equal to the oracle; "
+        f"{sum(reasons.values())} dead letters exactly once")
+    if os.environ.get("UNIQD_CHAOS_KEEP"):
+        log(f"work dir kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
