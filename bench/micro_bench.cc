@@ -1,9 +1,12 @@
 // Micro-benchmarks of the hot path's parts: the frame parser on a
-// challenge-like 2 KB frame, the uid hash, and a window-set insert.
+// challenge-like 2 KB frame, the uid hash, one frame's six-window count, and
+// the window store's insert (new uid / uid already in the window).
 #include <benchmark/benchmark.h>
 
+#include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "processor/counter.h"
 #include "processor/frame_parser.h"
@@ -62,6 +65,46 @@ void BM_CountSixWindows(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_CountSixWindows);
+
+// The window state alone: MemoryStore::insert of a uid not yet in the window
+// (the set grows; reset every 1M inserts so it stays challenge-sized) ...
+void BM_StoreInsertNew(benchmark::State& state) {
+  std::vector<uniqd::processor::UidHash> users;
+  for (int i = 0; i < (1 << 20); ++i) users.push_back(uniqd::processor::hash_uid(std::to_string(i)));
+  auto store = std::make_unique<uniqd::state::MemoryStore>();
+  std::int64_t start = 0;
+  auto h = store->open({0, start});
+  std::size_t i = 0;
+  for (auto _ : state) {
+    if (i == users.size()) {
+      state.PauseTiming();
+      store->erase({0, start});
+      h = store->open({0, ++start});
+      i = 0;
+      state.ResumeTiming();
+    }
+    benchmark::DoNotOptimize(store->insert(h, users[i++]));
+  }
+}
+BENCHMARK(BM_StoreInsertNew);
+
+// ... and of a uid already there (the common case: 100 000 users, a window
+// sees each one many times). Random order, so the probes miss the cache as
+// they do in uniqd.
+void BM_StoreInsertExisting(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  std::vector<uniqd::processor::UidHash> users;
+  for (std::size_t i = 0; i < n; ++i) users.push_back(uniqd::processor::hash_uid(std::to_string(i)));
+  uniqd::state::MemoryStore store;
+  auto h = store.open({0, 0});
+  for (const auto& u : users) store.insert(h, u);
+  std::mt19937_64 rng(1);
+  std::vector<std::uint32_t> order(1 << 16);
+  for (auto& o : order) o = static_cast<std::uint32_t>(rng() % n);
+  std::size_t i = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(store.insert(h, users[order[i++ & 0xffff]]));
+}
+BENCHMARK(BM_StoreInsertExisting)->Arg(100000)->Arg(10000000);
 
 }  // namespace
 
