@@ -253,6 +253,7 @@ class Task final : public RdKafka::RebalanceCb {
     auto last_commit = Clock::now();
     auto last_idle_check = Clock::now();
     int status = 0;
+    bool finished = false;
     while (g_stop == 0 && !fatal_) {
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));
       handle(*m);
@@ -263,19 +264,30 @@ class Task final : public RdKafka::RebalanceCb {
         mark_idle(now);
         publish_metrics();
       }
-      if (c_.until_end && assigned_once_ && all_done()) break;
+      if (c_.until_end && assigned_once_ && all_done()) {
+        if (!eos_ && publisher_.failed() > 0) break;
+        engine_->finish();
+        if (commit(true)) {
+          finished = true;
+          break;
+        }
+        if (!eos_) {
+          status = 1;
+          break;
+        }
+        // exactly_once: the transaction was aborted and everything rewound
+        // to the last commit; read the rest again.
+        continue;
+      }
       if (now - last_commit >= c_.commit_interval) {
-        if (!commit(false)) status = 1;
+        if (!commit(false) && !eos_) status = 1;
         last_commit = now;
         if (!eos_ && publisher_.failed() > 0) break;
       }
     }
     if (fatal_) {
       status = 1;
-    } else if (c_.until_end && g_stop == 0 && publisher_.failed() == 0) {
-      engine_->finish();
-      if (!commit(true)) status = 1;
-    } else if (!commit(false)) {
+    } else if (!finished && !commit(false)) {
       status = 1;
     }
     if (!eos_ && publisher_.failed() > 0) status = 1;
@@ -317,13 +329,20 @@ class Task final : public RdKafka::RebalanceCb {
       consumer->incremental_assign(parts);
     } else {
       // Revoked: commit what is safe for these partitions before letting go.
-      commit(false);
+      // Lost (the session expired, another member may own them already): a
+      // commit would be refused; exactly_once goes back to its last commit.
+      const bool lost = consumer->assignment_lost();
+      if (!lost) commit(false);
       for (RdKafka::TopicPartition* tp : parts) {
         engine_->revoke_partition(tp->partition());
         partitions_.erase(tp->partition());
-        klog().info("revoked {}[{}]", tp->topic(), tp->partition());
+        klog().info("{} {}[{}]", lost ? "lost" : "revoked", tp->topic(), tp->partition());
       }
       consumer->incremental_unassign(parts);
+      if (lost && eos_) {
+        klog().warn("partitions lost: aborting the open transaction and rewinding to the last commit");
+        rewind();
+      }
     }
   }
 
@@ -370,6 +389,12 @@ class Task final : public RdKafka::RebalanceCb {
       }
       case RdKafka::ERR__TIMED_OUT:
         break;
+      case RdKafka::ERR__FATAL:
+        // E.g. a static member fenced by a newer one with the same
+        // group.instance.id: this consumer cannot go on.
+        klog().error("consumer: {}", m.errstr());
+        fatal_ = true;
+        break;
       default:
         klog().warn("consumer: {}", m.errstr());
     }
@@ -411,6 +436,9 @@ class Task final : public RdKafka::RebalanceCb {
   }
 
   bool all_done() const {
+    // No partition assigned (between a loss and the next assignment) is not
+    // the end of the input.
+    if (partitions_.empty()) return false;
     for (const auto& [p, ps] : partitions_) {
       if (!ps.done && !(ps.end >= 0 && ps.next >= ps.end)) return false;
     }
@@ -435,6 +463,9 @@ class Task final : public RdKafka::RebalanceCb {
     rd_kafka_topic_partition_list_destroy(list);
   }
 
+  // True when the commit went through. exactly_once: false when the
+  // transaction was aborted (state and positions then went back to the last
+  // commit) or failed fatally (fatal_ says which).
   bool commit(bool everything_emitted) {
     const auto started = Clock::now();
     struct Observe {
@@ -542,7 +573,7 @@ class Task final : public RdKafka::RebalanceCb {
     }
     const bool ok = send_and_commit(offsets);
     RdKafka::TopicPartition::destroy(offsets);
-    if (!ok) return !fatal_;
+    if (!ok) return false;
     ++txn_committed_;
     publisher_.poll();
     // Partitions this process has not written to keep the offset they were

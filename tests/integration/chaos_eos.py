@@ -21,7 +21,10 @@ at least 18 s behind the true event time, while the watermark (the minimum
 over partitions of partition time minus lateness, 30 s) stays at least 30 s
 behind the same time: no frame is ever late, in any order of reading.
 
-Usage: chaos_eos.py --build DIR [--kills 20] [--frames 300000] [--seed 7]
+With --broker-restart: one uniqd run through a broker restart while a
+transaction is open, then the same checks.
+
+Usage: chaos_eos.py --build DIR [--kills 20] [--frames 300000] [--seed 7] [--broker-restart]
 Needs UNIQD_TEST_BROKERS (tests/integration/with_broker.sh); exit 77 without.
 """
 import argparse
@@ -57,6 +60,8 @@ def main():
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--frames", type=int, default=300000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--broker-restart", action="store_true",
+                    help="instead of kills: restart the broker while a transaction is open")
     a = ap.parse_args()
     brokers = os.environ.get("UNIQD_TEST_BROKERS")
     if not brokers:
@@ -97,13 +102,41 @@ def main():
     # once instead of waiting for the killed one's session to expire.
     cfg = os.path.join(work, "uniqd.yaml")
     with open(cfg, "w", encoding="utf-8") as f:
-        f.write("kafka:\n  consumer:\n    group.instance.id: chaos-member\n    session.timeout.ms: 6000\n")
+        if not a.broker_restart:
+            f.write("kafka:\n  consumer:\n    group.instance.id: chaos-member\n    session.timeout.ms: 6000\n")
     base = [uniqd, "--config", cfg, "--kafka", brokers, "--topic", topic, "--output-topic", out_topic,
             "--dead-letter-topic", dlq, "--application-id", app, "--state-dir", state_dir,
-            "--guarantee", "exactly_once", "--commit-interval", "200ms", "--log-level", "info"] + FLAGS
+            "--guarantee", "exactly_once", "--log-level", "info"] + FLAGS
+    # Kills: short transactions, so that kills land between and inside them.
+    # Broker restart: long ones, so that the restart lands inside one.
+    base += ["--commit-interval", "3s" if a.broker_restart else "200ms"]
     logs = open(os.path.join(work, "uniqd.log"), "ab")
     wipes = 0
     started = time.monotonic()
+    if a.broker_restart:
+        # One uniqd through a broker restart: a long commit interval keeps a
+        # transaction open while the broker goes away and comes back.
+        broker_dir = os.environ.get("UNIQD_TEST_BROKER_DIR")
+        if not broker_dir:
+            log("UNIQD_TEST_BROKER_DIR is not set: skipped")
+            return SKIP
+        p = subprocess.Popen(base + ["--until-end"], stdout=logs, stderr=logs)
+        time.sleep(rnd.uniform(2.0, 3.0))
+        if p.poll() is not None:
+            log("uniqd finished before the broker restart: the stream is too short for this machine")
+            return 1
+        log("restarting the broker with a transaction open")
+        subprocess.run([os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "kafka"), "restart",
+                        "--dir", broker_dir], check=True, timeout=180, stdout=subprocess.DEVNULL)
+        try:
+            rc = p.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = -9
+        if rc != 0:
+            log(f"uniqd exited {rc} after the broker restart; see {work}/uniqd.log")
+            return 1
+        a.kills = 0
     for i in range(a.kills):
         if i % 3 == 2:
             shutil.rmtree(state_dir, ignore_errors=True)
@@ -126,6 +159,8 @@ def main():
             break
     logs.write(b"\n===== final run --until-end\n")
     logs.flush()
+    # After a broker restart the run above went to the end already: this one
+    # must find nothing left to do and change nothing.
     fin = subprocess.run(base + ["--until-end"], stdout=logs, stderr=logs, timeout=900)
     logs.close()
     if fin.returncode != 0:

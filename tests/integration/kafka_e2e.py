@@ -433,6 +433,7 @@ def main():
         ap.error("--restarts: a comma-separated list of graceful and crash")
     env = ku.Env.from_environment(args.uniqd, args.gen, args.oracle, keep=args.keep)
     c = Case(env, args.guarantee if env.uniqd_has_flag("--guarantee") else None)
+    env.read_committed_default = args.guarantee == "exactly_once"
     failed = []
     for name in cases:
         t0 = time.monotonic()

@@ -334,7 +334,12 @@ class Env:
 
     # ---- reading topics
 
-    def read_topic(self, topic: str, read_committed: bool = False, timeout: float = 120) -> list["Record"]:
+    # exactly_once runs are read as their users would: committed records only.
+    read_committed_default = False
+
+    def read_topic(self, topic: str, read_committed: Optional[bool] = None, timeout: float = 120) -> list["Record"]:
+        if read_committed is None:
+            read_committed = self.read_committed_default
         return read_topic(self.brokers, topic, read_committed, timeout)
 
 
