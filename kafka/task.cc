@@ -53,6 +53,7 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
                         {"compression.type", "lz4"},
                         {"client.id", c.application_id + "-publisher"}};
     if (!transactional_id.empty()) {
+      transactional_ = true;
       defaults["transactional.id"] = transactional_id;
       // A broker restart must fit in a transaction; the default (60 s) does.
       defaults["transaction.timeout.ms"] = "60000";
@@ -103,8 +104,14 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
       klog().error("delivery to {} failed: {}", m.topic_name(), m.errstr());
     } else if (m.msg_opaque() != nullptr) {
       const auto sent = static_cast<Clock::rep>(reinterpret_cast<std::intptr_t>(m.msg_opaque()));
-      publish_latency_.observe(
-          std::chrono::duration<double>(Clock::now().time_since_epoch() - Clock::duration(sent)).count());
+      if (transactional_) {
+        // Readable by a read_committed consumer only once the transaction
+        // commits: observed then (committed()).
+        in_transaction_.push_back(sent);
+      } else {
+        publish_latency_.observe(
+            std::chrono::duration<double>(Clock::now().time_since_epoch() - Clock::duration(sent)).count());
+      }
     } else if (m.topic_name() == changelog_topic_) {
       std::int64_t& next = changelog_next_[m.partition()];
       next = std::max(next, m.offset() + 1);
@@ -124,7 +131,18 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
   std::uint64_t failed() const { return failed_; }
   RdKafka::Producer& producer() { return *producer_; }
   // After an abort: what failed belonged to the aborted transaction.
-  void forget_failures() { failed_ = 0; }
+  void forget_failures() {
+    failed_ = 0;
+    in_transaction_.clear();
+  }
+  // The transaction committed: its results became readable now.
+  void committed() {
+    const auto now = Clock::now().time_since_epoch();
+    for (const Clock::rep sent : in_transaction_) {
+      publish_latency_.observe(std::chrono::duration<double>(now - Clock::duration(sent)).count());
+    }
+    in_transaction_.clear();
+  }
 
  private:
   void produce(const std::string& topic, std::int32_t partition, std::string_view key, const std::string_view* value,
@@ -159,6 +177,8 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
   std::uint64_t failed_{0};
   processor::LatencyHistogram publish_latency_;
   std::map<std::int32_t, std::int64_t> changelog_next_;
+  bool transactional_{false};
+  std::vector<Clock::rep> in_transaction_;  // emission times of results acknowledged, not yet committed
 };
 
 struct PartitionState {
@@ -295,8 +315,9 @@ class Task final : public RdKafka::RebalanceCb {
     consumer_->close();
     const processor::LatencyHistogram& lat = publisher_.publish_latency();
     if (lat.count > 0) {
-      klog().info("results readable on {} {:.1f} ms on average after the watermark passed their end (max {:.1f} ms, {} results)",
-                  c_.kafka.output_topic, lat.sum / static_cast<double>(lat.count) * 1000, lat.max * 1000, lat.count);
+      klog().info("results readable on {} {:.1f} ms on average after the watermark passed their end (max {:.1f} ms, {} results){}",
+                  c_.kafka.output_topic, lat.sum / static_cast<double>(lat.count) * 1000, lat.max * 1000, lat.count,
+                  eos_ ? "; readable means committed (read_committed consumers)" : "");
     }
     if (eos_) klog().info("transactions: {} committed, {} aborted", txn_committed_, txn_aborted_);
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
@@ -576,6 +597,7 @@ class Task final : public RdKafka::RebalanceCb {
     if (!ok) return false;
     ++txn_committed_;
     publisher_.poll();
+    publisher_.committed();
     // Partitions this process has not written to keep the offset they were
     // restored to.
     for (const auto& [p, next] : publisher_.changelog_next()) changelog_next_[p] = next;
