@@ -63,6 +63,9 @@ struct ErasedWindow {
   std::vector<std::uint32_t> batches;  // by shard: how many batches were written
 };
 
+// A window erased and reopened since the previous commit appears in both
+// lists, its new batches numbered from 0 again: apply the erasures first
+// (write() does; the changelog must send the tombstones before the batches).
 struct Changes {
   std::vector<PairBatch> batches;
   std::vector<ErasedWindow> erased;
@@ -111,11 +114,16 @@ class RocksDbStore final : public WindowStore {
   // Changelog restore: one record of the changelog topic (value nullptr: a
   // tombstone). Pair batches are inserted into memory (not pending: they
   // are durable in Kafka already); a tombstone of a window's batch drops the
-  // window from memory. Returns Corruption on a key or value it cannot read.
-  // Call write() with empty changes afterwards to persist the restored state.
+  // window from memory. Keys that are not pair batches (not starting with
+  // 'B', e.g. the snapshot record) are ignored with OK. Returns Corruption on
+  // a batch key or value it cannot read, or one of a shard >= shards().
+  // Call write_all() afterwards to persist the restored state.
   Status apply_changelog(std::string_view key, const std::string_view* value);
   // After a changelog restore, memory holds pairs RocksDB does not: persist
-  // every window wholly (used once, after restore). Pending state is cleared.
+  // every window wholly (used once, after restore). Pending and erased state
+  // is cleared. Large states go in several WriteBatches; the first one drops
+  // the old checkpoint and the last one writes the new one, so a crash
+  // midway leaves no checkpoint (load() gives nullopt: restore again).
   Status write_all(const Checkpoint& checkpoint);
 
   // Drops every window, in memory and on disk (an empty state directory's
@@ -129,6 +137,9 @@ class RocksDbStore final : public WindowStore {
  private:
   struct Window;
   explicit RocksDbStore(RocksDbOptions opts);
+  // The window's entry, created (empty, nothing written) when absent.
+  Window* window_at(const WindowKey& key);
+  void clear_memory();
 
   RocksDbOptions opts_;
   std::shared_ptr<rocksdb::Cache> cache_;
