@@ -21,6 +21,7 @@
 
 #include "state/key_codec.h"
 #include "state/rocksdb_store.h"
+#include "tests/unit/temp_dir.h"
 
 namespace uniqd::state {
 namespace {
@@ -28,24 +29,7 @@ namespace {
 using processor::hash_uid;
 using processor::UidHash;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "uniqd-rocks-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 UidHash uid(int i) {
   return hash_uid("user-" + std::to_string(i));

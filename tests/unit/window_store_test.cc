@@ -9,30 +9,12 @@
 
 #include "state/memory_store.h"
 #include "state/rocksdb_store.h"
+#include "tests/unit/temp_dir.h"
 
 namespace uniqd::state {
 namespace {
 
-// A fresh directory under the system's temp dir, removed with everything in
-// it when the owner goes.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "uniqd-store-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 using Factory = std::function<std::shared_ptr<WindowStore>()>;
 
