@@ -7,8 +7,10 @@ namespace {
 
 constexpr std::size_t kFlushAt = 1 << 16;
 
+// Nothing buffered means nothing to do: the stream is not touched, so a
+// flush after the file was closed (a destructor at exit) is harmless.
 bool write_all(std::FILE* out, std::string& buf) {
-  if (out == nullptr) {
+  if (out == nullptr || buf.empty()) {
     buf.clear();
     return true;
   }
