@@ -223,7 +223,7 @@ restore_once() {  # kind round
   stop_uniqd "$lg"
   # restored 1300976 pairs (0 from RocksDB, 231 changelog records replayed) in 1.21 s (1077978 pairs/s)
   local f
-  f="$(sed -nE 's/.*restored ([0-9]+) pairs \(([0-9]+) from RocksDB, ([0-9]+) changelog records replayed\) in ([0-9.]+) s \(([0-9]+) pairs\/s\).*/\1 \2 \3 \4 \5/p' <<<"$line")"
+  f="$(sed -nE 's/.*restored ([0-9]+) pairs \(([0-9]+) from RocksDB, ([0-9]+) changelog records replayed\) in ([0-9.]+) s \(([0-9]+) pairs\/s[^)]*\).*/\1 \2 \3 \4 \5/p' <<<"$line")"
   [ -n "$f" ] || fail "round $r [$kind]: cannot read the restore line: $line"
   echo "$kind $r $f $to_line ${rss:-0}" >>"$WORK/restores"
   read -r p db rec s rate <<<"$f"

@@ -106,9 +106,14 @@ rocksdb::Options db_options(const RocksDbOptions& opts, const std::shared_ptr<ro
 RocksDbStore::RocksDbStore(RocksDbOptions opts) : opts_(std::move(opts)) {}
 
 RocksDbStore::~RocksDbStore() {
-  // Nothing to report to at this point: a failed close leaves the WAL, which
-  // the next open replays.
-  if (db_) db_->Close().PermitUncheckedError();
+  // Nothing to report to at this point: a failed flush or close leaves the
+  // WAL, which the next open replays. Flushing first makes a graceful stop
+  // cheap to reopen: replaying a large WAL into the vector memtable costs
+  // seconds, reading SST files does not.
+  if (db_) {
+    db_->Flush(rocksdb::FlushOptions()).PermitUncheckedError();
+    db_->Close().PermitUncheckedError();
+  }
 }
 
 Status RocksDbStore::open(const RocksDbOptions& opts, std::unique_ptr<RocksDbStore>* out) {
