@@ -21,6 +21,9 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
+log() { echo "bench/file.sh: $*" >&2; }
 FRAMES=1000000
 RUNS=3
 BUILD=""
@@ -40,18 +43,9 @@ while [ $# -gt 0 ]; do
     *) echo "bench/file.sh: unknown option $1 (--help)" >&2; exit 2 ;;
   esac
 done
-if [ -z "$BUILD" ]; then
-  for d in "$REPO/build-bench" "$REPO/build"; do
-    if [ -x "$d/uniqd-parse-floor" ]; then BUILD="$d"; break; fi
-  done
-fi
-BUILD="$(cd "${BUILD:-.}" && pwd)"
-for b in uniqd uniqd-gen uniqd-parse-floor; do
-  [ -x "$BUILD/$b" ] || { echo "bench/file.sh: $BUILD/$b missing; build with -DUNIQD_BENCH=ON (bench/README.md)" >&2; exit 2; }
-done
+BUILD="$(bench_find_build bench/file.sh "$BUILD" uniqd uniqd-gen uniqd-parse-floor)"
 [ "$PY_FRAMES" -le "$FRAMES" ] || PY_FRAMES="$FRAMES"
 [ "$PROFILE_FRAMES" -le "$FRAMES" ] || PROFILE_FRAMES="$FRAMES"
-log() { echo "bench/file.sh: $*" >&2; }
 
 # ---------------------------------------------------------------- data
 DATA="${UNIQD_BENCH_DIR:-/tmp/uniqd-bench}"

@@ -29,6 +29,9 @@ set -Eeuo pipefail
 trap 'echo "bench/kafka.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
+log() { echo "bench/kafka.sh: $*" >&2; }
 FRAMES=1000000
 PARTITIONS=4
 RUNS=2
@@ -50,16 +53,7 @@ while [ $# -gt 0 ]; do
     *) echo "bench/kafka.sh: unknown option $1 (--help)" >&2; exit 2 ;;
   esac
 done
-if [ -z "$BUILD" ]; then
-  for d in "$REPO/build-bench" "$REPO/build"; do
-    if [ -x "$d/uniqd-transport-floor" ]; then BUILD="$d"; break; fi
-  done
-fi
-BUILD="$(cd "${BUILD:-.}" && pwd)"
-for b in uniqd uniqd-gen uniqd-transport-floor; do
-  [ -x "$BUILD/$b" ] || { echo "bench/kafka.sh: $BUILD/$b missing; build with -DUNIQD_BENCH=ON (bench/README.md)" >&2; exit 2; }
-done
-log() { echo "bench/kafka.sh: $*" >&2; }
+BUILD="$(bench_find_build bench/kafka.sh "$BUILD" uniqd uniqd-gen uniqd-transport-floor)"
 
 DATA="${UNIQD_BENCH_DIR:-/tmp/uniqd-bench}"
 mkdir -p "$DATA"
@@ -73,21 +67,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- broker
-"$REPO/scripts/kafka" fetch >/dev/null
-free_port() {  # a port P with P and P+1 (the controller) both free
-  python3 - <<'EOF'
-import socket
-for _ in range(100):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    try:
-        t = socket.socket(); t.bind(("127.0.0.1", p + 1)); t.close(); print(p); break
-    except OSError:
-        pass
-EOF
-}
-PORT="$(free_port)"
-log "starting a broker on 127.0.0.1:$PORT in $KDIR"
-B="$("$REPO/scripts/kafka" start --port "$PORT" --dir "$KDIR" --clean)"
+B="$(bench_start_broker "$KDIR")"
 
 # Same frames as bench/file.sh (same options, seed), one message per line, keyed by uid.
 GEN_OPTS=(--rate 1000 --users 100000 --frame-bytes 2000 --seed 42 --max-delay 8 --delay-prob 0.05

@@ -26,6 +26,9 @@ set -Eeuo pipefail
 trap 'echo "bench/restore.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
+log() { echo "bench/restore.sh: $*" >&2; }
 FRAMES=400000
 USERS=400000
 RUNS=3
@@ -47,18 +50,9 @@ while [ $# -gt 0 ]; do
     *) echo "bench/restore.sh: unknown option $1 (--help)" >&2; exit 2 ;;
   esac
 done
-if [ -z "$BUILD" ]; then
-  for d in "$REPO/build-bench" "$REPO/build"; do
-    if [ -x "$d/uniqd" ] && [ -x "$d/uniqd-gen" ]; then BUILD="$d"; break; fi
-  done
-fi
-BUILD="$(cd "${BUILD:-.}" && pwd)"
-for b in uniqd uniqd-gen; do
-  [ -x "$BUILD/$b" ] || { echo "bench/restore.sh: $BUILD/$b missing; build with -DUNIQD_BENCH=ON (bench/README.md)" >&2; exit 2; }
-done
+BUILD="$(bench_find_build bench/restore.sh "$BUILD" uniqd uniqd-gen)"
 "$BUILD/uniqd" --help 2>&1 | grep -q -- '--state-dir' ||
   { echo "bench/restore.sh: $BUILD/uniqd has no --state-dir (no RocksDB state store in this build)" >&2; exit 2; }
-log() { echo "bench/restore.sh: $*" >&2; }
 
 DATA="${UNIQD_BENCH_DIR:-/tmp/uniqd-bench}"
 mkdir -p "$DATA"
@@ -84,21 +78,7 @@ trap 'exit 130' INT TERM
 fail() { log "$*"; exit 1; }
 
 # ---------------------------------------------------------------- broker
-"$REPO/scripts/kafka" fetch >/dev/null
-free_port() {  # a port P with P and P+1 (the controller) both free
-  python3 - <<'EOF'
-import socket
-for _ in range(100):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    try:
-        t = socket.socket(); t.bind(("127.0.0.1", p + 1)); t.close(); print(p); break
-    except OSError:
-        pass
-EOF
-}
-PORT="$(free_port)"
-log "starting a broker on 127.0.0.1:$PORT in $KDIR"
-B="$("$REPO/scripts/kafka" start --port "$PORT" --dir "$KDIR" --clean)"
+B="$(bench_start_broker "$KDIR")"
 
 TOPIC=frames
 GEN_OPTS=(--rate 1000 --users "$USERS" --frame-bytes 300 --seed 42)
