@@ -213,7 +213,7 @@ class Task final : public RdKafka::RebalanceCb {
  public:
   Task(const config::Config& c, processor::MetricsServer* metrics)
       : c_(c), eos_(c.guarantee == config::Guarantee::exactly_once), opts_(make_opts(c)),
-        publisher_(c, c.kafka.input_topic, eos_ ? c.application_id + "-task" : ""), metrics_(metrics) {
+        publisher_(make_publisher(c, eos_)), metrics_(metrics) {
     if (eos_) {
       state::RocksDbOptions so;
       so.path = (std::filesystem::path(c.state_dir) / c.application_id).string();
@@ -233,7 +233,7 @@ class Task final : public RdKafka::RebalanceCb {
     } else {
       store_ = &memory_;
     }
-    engine_ = std::make_unique<processor::Engine>(opts_, *store_, publisher_, publisher_);
+    engine_ = std::make_unique<processor::Engine>(opts_, *store_, *publisher_, *publisher_);
     auto conf = make_conf({{"bootstrap.servers", c.kafka.brokers},
                            {"group.id", c.application_id},
                            {"client.id", c.application_id + "-consumer"},
@@ -281,7 +281,7 @@ class Task final : public RdKafka::RebalanceCb {
     while (g_stop == 0 && !fatal_) {
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));
       handle(*m);
-      publisher_.poll();
+      publisher_->poll();
       const auto now = Clock::now();
       if (now - last_idle_check >= milliseconds(100)) {
         last_idle_check = now;
@@ -289,7 +289,7 @@ class Task final : public RdKafka::RebalanceCb {
         publish_metrics();
       }
       if (c_.until_end && assigned_once_ && all_done()) {
-        if (!eos_ && publisher_.failed() > 0) break;
+        if (!eos_ && publisher_->failed() > 0) break;
         engine_->finish();
         if (commit(true)) {
           finished = true;
@@ -306,7 +306,7 @@ class Task final : public RdKafka::RebalanceCb {
       if (now - last_commit >= c_.commit_interval) {
         if (!commit(false) && !eos_) status = 1;
         last_commit = now;
-        if (!eos_ && publisher_.failed() > 0) break;
+        if (!eos_ && publisher_->failed() > 0) break;
       }
     }
     if (fatal_) {
@@ -314,10 +314,10 @@ class Task final : public RdKafka::RebalanceCb {
     } else if (!finished && !commit(false)) {
       status = 1;
     }
-    if (!eos_ && publisher_.failed() > 0) status = 1;
+    if (!eos_ && publisher_->failed() > 0) status = 1;
     publish_metrics();
     consumer_->close();
-    const processor::LatencyHistogram& lat = publisher_.publish_latency();
+    const processor::LatencyHistogram& lat = publisher_->publish_latency();
     if (lat.count > 0) {
       klog().info("results readable on {} {:.1f} ms on average after the watermark passed their end (max {:.1f} ms, {} results){}",
                   c_.kafka.output_topic, lat.sum / static_cast<double>(lat.count) * 1000, lat.max * 1000, lat.count,
@@ -372,6 +372,10 @@ class Task final : public RdKafka::RebalanceCb {
   }
 
  private:
+  static std::unique_ptr<Publisher> make_publisher(const config::Config& c, bool eos) {
+    return std::make_unique<Publisher>(c, c.kafka.input_topic, eos ? c.application_id + "-task" : "");
+  }
+
   static processor::EngineOptions make_opts(const config::Config& c) {
     processor::EngineOptions o = processor::make_engine_options(c);
     o.partitions = 0;  // partitions come with assignments
@@ -430,7 +434,7 @@ class Task final : public RdKafka::RebalanceCb {
     processor::MetricsSnapshot s = processor::snapshot_of(*engine_, *store_);
     s.ready = assigned_once_ && restored_;
     s.commits = commits_;
-    s.result_publish = publisher_.publish_latency();
+    s.result_publish = publisher_->publish_latency();
     for (const auto& [p, ps] : partitions_) {
       std::int64_t low = 0, high = 0;
       if (ps.next >= 0 &&
@@ -505,8 +509,8 @@ class Task final : public RdKafka::RebalanceCb {
   // from. Only after the producer acknowledged every result and reject
   // produced so far.
   bool commit_offsets(bool everything_emitted) {
-    if (!publisher_.flush(milliseconds(60000))) {
-      klog().error("not committing offsets: {} deliveries failed or pending", publisher_.failed());
+    if (!publisher_->flush(milliseconds(60000))) {
+      klog().error("not committing offsets: {} deliveries failed or pending", publisher_->failed());
       return false;
     }
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size()));
@@ -545,7 +549,7 @@ class Task final : public RdKafka::RebalanceCb {
   bool init_transactions() {
     auto backoff = milliseconds(500);
     while (g_stop == 0) {
-      ErrorPtr err(publisher_.producer().init_transactions(30000));
+      ErrorPtr err(publisher_->producer().init_transactions(30000));
       if (!err) return true;
       if (err->is_fatal()) {
         klog().error("init_transactions: {}", err->str());
@@ -559,7 +563,7 @@ class Task final : public RdKafka::RebalanceCb {
   }
 
   bool begin_transaction() {
-    ErrorPtr err(publisher_.producer().begin_transaction());
+    ErrorPtr err(publisher_->producer().begin_transaction());
     if (!err) return true;
     klog().error("begin_transaction: {}", err->str());
     fatal_ = true;
@@ -579,18 +583,18 @@ class Task final : public RdKafka::RebalanceCb {
     for (const state::ErasedWindow& e : changes.erased) {
       for (std::size_t shard = 0; shard < e.batches.size(); ++shard) {
         for (std::uint32_t seq = 0; seq < e.batches[shard]; ++seq) {
-          publisher_.changelog(static_cast<std::int32_t>(shard),
+          publisher_->changelog(static_cast<std::int32_t>(shard),
                                state::changelog_batch_key(static_cast<int>(shard), e.window, seq), nullptr);
         }
       }
     }
     for (const state::PairBatch& b : changes.batches) {
       const std::string_view value(b.hashes);
-      publisher_.changelog(b.shard, state::changelog_batch_key(b.shard, b.window, b.seq), &value);
+      publisher_->changelog(b.shard, state::changelog_batch_key(b.shard, b.window, b.seq), &value);
     }
     std::string snapshot = engine_->snapshot();
     const std::string_view snap(snapshot);
-    publisher_.changelog(0, kSnapshotKey, &snap);
+    publisher_->changelog(0, kSnapshotKey, &snap);
 
     std::vector<RdKafka::TopicPartition*> offsets;
     for (const auto& [p, ps] : partitions_) {
@@ -600,11 +604,11 @@ class Task final : public RdKafka::RebalanceCb {
     RdKafka::TopicPartition::destroy(offsets);
     if (!ok) return false;
     ++txn_committed_;
-    publisher_.poll();
-    publisher_.committed();
+    publisher_->poll();
+    publisher_->committed();
     // Partitions this process has not written to keep the offset they were
     // restored to.
-    for (const auto& [p, next] : publisher_.changelog_next()) changelog_next_[p] = next;
+    for (const auto& [p, next] : publisher_->changelog_next()) changelog_next_[p] = next;
     const state::Status s = durable_->write(changes, state::Checkpoint{std::move(snapshot), changelog_next_});
     if (!s.ok()) {
       // Kafka holds the commit; the next start replays it from the changelog.
@@ -618,7 +622,7 @@ class Task final : public RdKafka::RebalanceCb {
   // Sends the offsets and commits; on an abortable error, aborts and rewinds
   // to the last commit. False when the transaction did not commit.
   bool send_and_commit(const std::vector<RdKafka::TopicPartition*>& offsets) {
-    RdKafka::Producer& producer = publisher_.producer();
+    RdKafka::Producer& producer = publisher_->producer();
     ErrorPtr err;
     if (!offsets.empty()) {
       std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(consumer_->groupMetadata());
@@ -638,10 +642,22 @@ class Task final : public RdKafka::RebalanceCb {
       }
     }
     if (!err) return true;
-    if (err->is_fatal()) {
-      klog().error("transaction failed fatally (another instance of {} took over?): {}", c_.application_id,
-                   err->str());
+    std::string why;
+    const RdKafka::ErrorCode producer_fatal = producer.fatal_error(why);
+    if (fenced(err->code()) || fenced(producer_fatal)) {
+      // A newer instance of this application owns the transactional id:
+      // this one must stop, not fight it.
+      klog().error("fenced: another instance of {} took over ({})", c_.application_id, err->str());
       fatal_ = true;
+      return false;
+    }
+    if (err->is_fatal() || producer_fatal != RdKafka::ERR_NO_ERROR) {
+      // Fatal for this producer only (e.g. a sequence number rewound by a
+      // broker restart): a new producer with the same transactional id
+      // aborts what the old one left open; then go back to the last commit.
+      klog().warn("producer failed fatally: {}; replacing it and rewinding to the last commit",
+                  producer_fatal != RdKafka::ERR_NO_ERROR ? why : err->str());
+      replace_producer();
       return false;
     }
     klog().warn("transaction failed: {}; aborting and rewinding to the last commit", err->str());
@@ -649,18 +665,47 @@ class Task final : public RdKafka::RebalanceCb {
     return false;
   }
 
-  // Aborts the open transaction and puts everything back as of the last
-  // commit: state from RocksDB (which holds exactly the last committed
-  // transaction), input positions from the committed offsets.
-  void rewind() {
-    ErrorPtr err(publisher_.producer().abort_transaction(60000));
-    if (err) {
-      klog().error("abort_transaction: {}", err->str());
+  static bool fenced(RdKafka::ErrorCode e) {
+    return e == RdKafka::ERR__FENCED || e == RdKafka::ERR_PRODUCER_FENCED || e == RdKafka::ERR_INVALID_PRODUCER_EPOCH;
+  }
+
+  void replace_producer() {
+    engine_.reset();  // it holds the publisher as its sinks
+    publisher_.reset();
+    publisher_ = make_publisher(c_, eos_);
+    if (!init_transactions()) {
       fatal_ = true;
       return;
     }
     ++txn_aborted_;
-    publisher_.forget_failures();
+    reload_and_seek();
+  }
+
+  // Aborts the open transaction and puts everything back as of the last
+  // commit: state from RocksDB (which holds exactly the last committed
+  // transaction), input positions from the committed offsets.
+  void rewind() {
+    ErrorPtr err(publisher_->producer().abort_transaction(60000));
+    if (err) {
+      if (fenced(err->code())) {
+        klog().error("abort_transaction: {}", err->str());
+        fatal_ = true;
+        return;
+      }
+      // Whatever state the producer is in, a new one with the same
+      // transactional id aborts the transaction for it.
+      klog().warn("abort_transaction: {}; replacing the producer", err->str());
+      replace_producer();
+      return;
+    }
+    ++txn_aborted_;
+    publisher_->forget_failures();
+    reload_and_seek();
+  }
+
+  // State from RocksDB (exactly the last committed transaction), positions
+  // from the committed offsets, and a new transaction.
+  void reload_and_seek() {
     engine_.reset();
     std::optional<state::Checkpoint> checkpoint;
     const state::Status s = durable_->load(&checkpoint);
@@ -669,7 +714,7 @@ class Task final : public RdKafka::RebalanceCb {
       fatal_ = true;
       return;
     }
-    engine_ = std::make_unique<processor::Engine>(opts_, *store_, publisher_, publisher_);
+    engine_ = std::make_unique<processor::Engine>(opts_, *store_, *publisher_, *publisher_);
     if (checkpoint && !checkpoint->snapshot.empty() && !engine_->restore(checkpoint->snapshot)) {
       klog().error("state store: the checkpoint's engine snapshot does not read back");
       fatal_ = true;
@@ -825,7 +870,7 @@ class Task final : public RdKafka::RebalanceCb {
   state::MemoryStore memory_;
   std::unique_ptr<state::RocksDbStore> durable_;
   state::WindowStore* store_{nullptr};
-  Publisher publisher_;
+  std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<processor::Engine> engine_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::map<std::int32_t, PartitionState> partitions_;
