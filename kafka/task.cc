@@ -775,6 +775,9 @@ class Task final : public RdKafka::RebalanceCb {
                            {"enable.partition.eof", "true"},
                            // A checkpointed offset gone from the topic: replay all of it.
                            {"auto.offset.reset", "earliest"},
+                           // The end of a partition is known when a fetch comes back
+                           // empty: don't let the broker hold it (default 500 ms).
+                           {"fetch.wait.max.ms", "10"},
                            {"fetch.max.bytes", "67108864"},
                            {"max.partition.fetch.bytes", "16777216"}},
                           {}, "restore consumer");
