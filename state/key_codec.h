@@ -5,7 +5,10 @@
 // ranges do not overlap, and a scan visits windows in time order.
 //
 // RocksDB keys:
-//   'p' shard:u16 granularity:u8 start:u64 hash.hi:u64 hash.lo:u64  -> ""
+//   'p' shard:u16 granularity:u8 start:u64 hash.hi:u64 hash.lo:u64  -> packed hashes
+//       a run of the window's pairs in that shard (a changelog batch, or a
+//       chunk of write_all()), keyed by its first hash; "" (older stores) is
+//       the key's hash alone. Runs of one window are disjoint.
 //   'b' shard:u16 granularity:u8 start:u64                           -> batches:u32
 //   'c'                                                              -> checkpoint
 //   'm'                                                              -> shards:u32
@@ -41,6 +44,10 @@ inline constexpr std::size_t kWindowPrefixBytes = 1 + 2 + 1 + 8;
 inline constexpr std::size_t kPairKeyBytes = kWindowPrefixBytes + 16;
 inline constexpr std::size_t kChangelogBatchKeyBytes = kWindowPrefixBytes + 4;
 inline constexpr std::size_t kPackedHashBytes = 16;
+// Pairs per changelog record at most: 512 KiB of hashes, under Kafka's
+// default 1 MB record limit (broker message.max.bytes, librdkafka's
+// message.max.bytes) whatever the backlog puts into one commit.
+inline constexpr std::size_t kMaxPairsPerBatch = 32768;
 
 // Shards are u16 in keys.
 inline constexpr int kMaxShards = 65535;

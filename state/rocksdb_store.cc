@@ -33,7 +33,7 @@ namespace {
 
 // Bounds every WriteBatch of write_all() so that rebuilding a large state
 // does not hold it twice in memory.
-constexpr std::size_t kWriteAllChunkKeys = 1u << 20;
+constexpr std::size_t kWriteAllChunkPairs = 1u << 20;
 
 // Whole-database scans read far ahead and bypass the block cache, which
 // belongs to the (few) point reads.
@@ -58,6 +58,16 @@ Status write_batch(rocksdb::DB& db, rocksdb::WriteBatch& batch, const std::strin
   auto s = db.Write(wo, &batch);
   if (!s.ok()) return from_rocksdb(s, "rocksdb store " + path + ": " + what);
   return Status::OK();
+}
+
+// A run of a window's pairs in one shard, as one key: the pair key of its
+// first hash (unique, for no pair is in two runs of a window), the packed
+// hashes as value. Per-pair keys made every commit, flush and reopen pay
+// per pair (~1 s per million pairs); a run costs one key.
+void put_run(rocksdb::WriteBatch& batch, int shard, const WindowKey& window, std::string_view packed,
+             std::string* key) {
+  pair_key(shard, window, read_packed_hash(packed.data()), key);
+  batch.Put(*key, rocksdb::Slice(packed.data(), packed.size())).PermitUncheckedError();
 }
 
 std::string window_name(int shard, const WindowKey& w) {
@@ -236,11 +246,14 @@ Changes RocksDbStore::take_changes() {
       std::sort(pending.begin(), pending.end(), [](const processor::UidHash& x, const processor::UidHash& y) {
         return x.hi != y.hi ? x.hi < y.hi : x.lo < y.lo;
       });
-      PairBatch batch{shard, key, w->batches[shard]++, {}};
-      batch.hashes.reserve(pending.size() * kPackedHashBytes);
-      for (const auto& h : pending) append_hash(batch.hashes, h);
+      for (std::size_t from = 0; from < pending.size(); from += kMaxPairsPerBatch) {
+        const std::size_t to = std::min(pending.size(), from + kMaxPairsPerBatch);
+        PairBatch batch{shard, key, w->batches[shard]++, {}};
+        batch.hashes.reserve((to - from) * kPackedHashBytes);
+        for (std::size_t i = from; i < to; ++i) append_hash(batch.hashes, pending[i]);
+        out.batches.push_back(std::move(batch));
+      }
       pending.clear();
-      out.batches.push_back(std::move(batch));
     }
   }
   // Windows come in map order per shard already; stable keeps that.
@@ -267,13 +280,12 @@ Status RocksDbStore::write(const Changes& changes, const Checkpoint& checkpoint)
       return Status::InvalidArgument("rocksdb store " + opts_.path + ": batch of " + window_name(b.shard, b.window) +
                                      " but shards=" + std::to_string(opts_.shards));
     }
-    const bool whole = for_each_packed_hash(b.hashes, [&](const processor::UidHash& h) {
-      pair_key(b.shard, b.window, h, &key);
-      batch.Put(key, rocksdb::Slice()).PermitUncheckedError();
-    });
-    if (!whole) {
+    if (b.hashes.size() % kPackedHashBytes != 0) {
       return Status::InvalidArgument("rocksdb store " + opts_.path + ": batch of " + window_name(b.shard, b.window) +
                                      " is " + std::to_string(b.hashes.size()) + " bytes, not whole hashes");
+    }
+    if (!b.hashes.empty()) {
+      put_run(batch, b.shard, b.window, b.hashes, &key);
     }
     batch.Put(batch_count_key(b.shard, b.window), encode_u32_value(b.seq + 1)).PermitUncheckedError();
   }
@@ -310,12 +322,23 @@ Status RocksDbStore::load(std::optional<Checkpoint>* checkpoint) {
     if (key.empty()) return corrupt("empty key", k);
     switch (key[0]) {
       case kPairTag: {
-        processor::UidHash uid;
-        if (!decode_pair_key(key, &shard, &window, &uid) || uid.lo % shards != static_cast<std::uint64_t>(shard)) {
+        processor::UidHash first;
+        if (!decode_pair_key(key, &shard, &window, &first) || first.lo % shards != static_cast<std::uint64_t>(shard)) {
           return corrupt("bad pair key", k);
         }
         if (last == nullptr || !(last->key == window)) last = window_at(window);
-        if (last->set.insert(uid).second) ++pairs_;
+        const rocksdb::Slice v = it->value();
+        const std::string_view run(v.data(), v.size());
+        bool same_shard = true;
+        const bool whole = for_each_packed_hash(run, [&](const processor::UidHash& uid) {
+          same_shard = same_shard && uid.lo % shards == static_cast<std::uint64_t>(shard);
+          if (last->set.insert(uid).second) ++pairs_;
+        });
+        if (!whole || !same_shard || (!run.empty() && !(read_packed_hash(run.data()) == first))) {
+          return corrupt("bad pair run", k);
+        }
+        // An empty value is a single pair: the key's own.
+        if (run.empty() && last->set.insert(first).second) ++pairs_;
         break;
       }
       case kBatchCountTag: {
@@ -408,13 +431,26 @@ Status RocksDbStore::write_all(const Checkpoint& checkpoint) {
   batch.DeleteRange(std::string(1, kPairTag), std::string(1, static_cast<char>(kPairTag + 1))).PermitUncheckedError();
   const auto shards = static_cast<std::uint64_t>(opts_.shards);
   std::string key;
+  std::vector<std::string> runs(static_cast<std::size_t>(opts_.shards));
   for (auto& [window, w] : windows_) {
+    auto put = [&](int shard) -> Status {
+      std::string& run = runs[static_cast<std::size_t>(shard)];
+      if (run.empty()) return Status::OK();
+      put_run(batch, shard, window, run, &key);
+      keys += run.size() / kPackedHashBytes;
+      run.clear();
+      if (keys >= kWriteAllChunkPairs) return flush();
+      return Status::OK();
+    };
     for (const auto& uid : w->set) {
-      pair_key(static_cast<int>(uid.lo % shards), window, uid, &key);
-      batch.Put(key, rocksdb::Slice()).PermitUncheckedError();
-      if (++keys >= kWriteAllChunkKeys) {
-        if (auto s = flush(); !s.ok()) return s;
+      const int shard = static_cast<int>(uid.lo % shards);
+      append_hash(runs[static_cast<std::size_t>(shard)], uid);
+      if (runs[static_cast<std::size_t>(shard)].size() >= kMaxPairsPerBatch * kPackedHashBytes) {
+        if (auto s = put(shard); !s.ok()) return s;
       }
+    }
+    for (int shard = 0; shard < opts_.shards; ++shard) {
+      if (auto s = put(shard); !s.ok()) return s;
     }
     for (int shard = 0; shard < opts_.shards; ++shard) {
       if (w->batches[shard] > 0) {

@@ -149,6 +149,37 @@ TEST_F(RocksDbStoreTest, WriteLoadRoundTrip) {
   }
 }
 
+TEST_F(RocksDbStoreTest, ABigCommitIsSplitIntoRecordsKafkaAccepts) {
+  const WindowKey w{0, 0};
+  const std::size_t n = 2 * kMaxPairsPerBatch + 5;
+  {
+    auto store = open(1);
+    ASSERT_TRUE(store);
+    auto h = store->open(w);
+    for (std::size_t i = 0; i < n; ++i) ASSERT_TRUE(store->insert(h, uid(static_cast<int>(i))));
+    const auto changes = store->take_changes();
+    ASSERT_EQ(changes.batches.size(), 3u);
+    std::size_t total = 0;
+    for (std::uint32_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(changes.batches[i].seq, i);
+      EXPECT_LE(changes.batches[i].hashes.size(), kMaxPairsPerBatch * kPackedHashBytes);
+      total += changes.batches[i].hashes.size() / kPackedHashBytes;
+    }
+    EXPECT_EQ(total, n);
+    ASSERT_TRUE(store->write(changes, {}).ok());
+  }
+  auto store = open(1);
+  ASSERT_TRUE(store);
+  std::optional<Checkpoint> cp;
+  ASSERT_TRUE(store->load(&cp).ok());
+  EXPECT_EQ(store->count(store->open(w)), n);
+  // The next record of the window numbers on from the split ones.
+  ASSERT_TRUE(store->insert(store->open(w), uid(-1)));
+  const auto next = store->take_changes();
+  ASSERT_EQ(next.batches.size(), 1u);
+  EXPECT_EQ(next.batches[0].seq, 3u);
+}
+
 TEST_F(RocksDbStoreTest, TakenButUnwrittenCommitIsLostOnCrash) {
   const Checkpoint cp1{"first", {{0, 5}}};
   {
@@ -450,6 +481,45 @@ TEST_F(RocksDbStoreTest, CorruptCheckpointIsReported) {
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
   EXPECT_NE(s.message().find("checkpoint"), std::string::npos) << s.message();
   EXPECT_EQ(store->pairs(), 0u) << "a failed load leaves nothing half-loaded";
+}
+
+TEST_F(RocksDbStoreTest, PairRunsAndSinglePairKeysLoadAndBadRunsAreReported) {
+  const WindowKey w{0, 0};
+  { ASSERT_TRUE(open(1)); }
+  const UidHash a = uid(1), b = uid(2), c = uid(3);
+  std::string run;
+  append_hash(run, a);
+  append_hash(run, b);
+  {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), path(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), pair_key(0, w, a), run).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), pair_key(0, w, c), "").ok()) << "a store from before runs";
+  }
+  {
+    auto store = open(1);
+    ASSERT_TRUE(store);
+    std::optional<Checkpoint> cp;
+    ASSERT_TRUE(store->load(&cp).ok());
+    EXPECT_EQ(store->count(store->open(w)), 3u);
+    EXPECT_EQ(store->pairs(), 3u);
+  }
+  // A run whose first hash is not its key's, or not whole hashes.
+  for (const std::string& bad : {run.substr(16) + run.substr(0, 16), run.substr(0, 20)}) {
+    {
+      rocksdb::DB* raw = nullptr;
+      ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), path(), &raw).ok());
+      std::unique_ptr<rocksdb::DB> db(raw);
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), pair_key(0, w, a), bad).ok());
+    }
+    auto store = open(1);
+    ASSERT_TRUE(store);
+    std::optional<Checkpoint> cp;
+    const auto s = store->load(&cp);
+    EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+    EXPECT_NE(s.message().find("pair run"), std::string::npos) << s.message();
+  }
 }
 
 TEST(CheckpointCodec, RoundTripAndGarbage) {
