@@ -111,8 +111,8 @@ struct Config {
   bool until_end{false};
   // Show a progress line on a terminal. Default: true.
   bool progress{true};
-  // Threads that parse frames in stdin/file mode while the main thread counts
-  // them; 0: one per core when there are two or more, else none; -1: none,
+  // Threads that parse frames (stdin/file and Kafka) while the main thread
+  // reads and counts them; 0: one per core when there are two or more, else none; -1: none,
   // parse inline on the main thread. Results do not depend on it. Default: 0.
   int parse_threads{0};
 };

@@ -18,6 +18,7 @@
 #include "processor/application.h"
 #include "processor/logging.h"
 #include "processor/metrics.h"
+#include "processor/parallel_parser.h"
 #include "processor/result_json.h"
 #include "state/key_codec.h"
 #include "state/memory_store.h"
@@ -254,6 +255,9 @@ class Task final : public RdKafka::RebalanceCb {
     consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
     if (!consumer_) throw KafkaError("consumer: " + err);
     padded_.resize(opts_.max_frame_bytes + processor::kFramePadding + 1);
+    if (const int threads = processor::parse_threads(c); threads > 0) {
+      parallel_ = std::make_unique<processor::ParallelParser>(threads, opts_.max_frame_bytes, opts_.ts_unit);
+    }
   }
 
   int run() {
@@ -279,17 +283,21 @@ class Task final : public RdKafka::RebalanceCb {
     int status = 0;
     bool finished = false;
     while (g_stop == 0 && !fatal_) {
-      std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));
+      // With frames out to the parse threads, only look for more: an empty
+      // queue hands them to the engine at once (live data waits for no batch).
+      std::unique_ptr<RdKafka::Message> m(consumer_->consume(parallel_ && parallel_->holds_lines() ? 0 : 100));
       handle(*m);
       publisher_->poll();
       const auto now = Clock::now();
       if (now - last_idle_check >= milliseconds(100)) {
         last_idle_check = now;
+        apply_parsed();
         mark_idle(now);
         publish_metrics();
       }
       if (c_.until_end && assigned_once_ && all_done()) {
         if (!eos_ && publisher_->failed() > 0) break;
+        apply_parsed();
         engine_->finish();
         if (commit(true)) {
           finished = true;
@@ -330,8 +338,27 @@ class Task final : public RdKafka::RebalanceCb {
     return status;
   }
 
+  ~Task() override {
+    // Named order, timed: closing flushes the producer and the state store.
+    const auto t0 = Clock::now();
+    parallel_.reset();
+    consumer_.reset();
+    const auto t1 = Clock::now();
+    engine_.reset();
+    publisher_.reset();
+    const auto t2 = Clock::now();
+    durable_.reset();
+    const auto ms = [](Clock::time_point x, Clock::time_point y) {
+      return std::chrono::duration<double, std::milli>(y - x).count();
+    };
+    klog().debug("closed: consumer {:.1f} ms, producer {:.1f} ms, state store {:.1f} ms", ms(t0, t1), ms(t1, t2),
+                 ms(t2, Clock::now()));
+  }
+
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& parts) override {
+    // What was read before the rebalance counts before it, as when parsing inline.
+    apply_parsed();
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       // exactly_once: the committed offsets are exactly where the restored
       // state stands; at_least_once re-reads from a safe offset and skips
@@ -397,8 +424,15 @@ class Task final : public RdKafka::RebalanceCb {
           // A tombstone or a blank value: the Kafka twin of a blank line.
           engine_->note_blank();
         } else if (len > opts_.max_frame_bytes) {
-          engine_->process_too_large(
-              std::string_view(static_cast<const char*>(m.payload()), std::min<std::size_t>(len, 1024)), len, pos);
+          const std::string_view prefix(bytes, std::min<std::size_t>(len, 1024));
+          if (parallel_) {
+            parallel_->add_too_large(prefix, len, pos, apply_);
+          } else {
+            engine_->process_too_large(prefix, len, pos);
+          }
+        } else if (parallel_) {
+          // Parsed on the parse threads, counted here in the same order.
+          parallel_->add_line(bytes, len, pos, apply_);
         } else {
           // Kafka's buffers are not padded for simdjson: copy (2 KB, cheap
           // next to parsing it).
@@ -408,6 +442,7 @@ class Task final : public RdKafka::RebalanceCb {
         break;
       }
       case RdKafka::ERR__PARTITION_EOF: {
+        apply_parsed();
         auto it = partitions_.find(m.partition());
         if (it != partitions_.end() && c_.until_end && m.offset() >= it->second.end) {
           if (!it->second.done) klog().info("partition {} reached its end offset {}", m.partition(), m.offset());
@@ -417,6 +452,7 @@ class Task final : public RdKafka::RebalanceCb {
         break;
       }
       case RdKafka::ERR__TIMED_OUT:
+        apply_parsed();
         break;
       case RdKafka::ERR__FATAL:
         // E.g. a static member fenced by a newer one with the same
@@ -427,6 +463,15 @@ class Task final : public RdKafka::RebalanceCb {
       default:
         klog().warn("consumer: {}", m.errstr());
     }
+  }
+
+  // Hands every frame out to the parse threads to the engine, in read order.
+  // Called before anything that depends on what the engine has counted
+  // (commits, idleness, partition ends, rebalances), so that the results do
+  // not depend on parsing in parallel. Nothing is out after a commit, so a
+  // rewind never has frames of the aborted transaction in flight.
+  void apply_parsed() {
+    if (parallel_) parallel_->finish(apply_);
   }
 
   void publish_metrics() {
@@ -496,6 +541,9 @@ class Task final : public RdKafka::RebalanceCb {
   // transaction was aborted (state and positions then went back to the last
   // commit) or failed fatally (fatal_ says which).
   bool commit(bool everything_emitted) {
+    // Offsets and snapshots cover what the engine has seen, so it sees
+    // everything read first.
+    apply_parsed();
     const auto started = Clock::now();
     struct Observe {
       processor::LatencyHistogram& h;
@@ -577,7 +625,10 @@ class Task final : public RdKafka::RebalanceCb {
   // store never runs ahead of Kafka, and a crash between the two is made
   // good by replaying the changelog from the store's checkpoint.
   bool commit_transaction() {
+    const auto t0 = Clock::now();
     state::Changes changes = durable_->take_changes();
+    std::size_t pair_bytes = 0;
+    for (const state::PairBatch& b : changes.batches) pair_bytes += b.hashes.size();
     // Tombstones first: a window erased and reopened since the last commit
     // numbers its new batches from 0 again, and the later record must win.
     for (const state::ErasedWindow& e : changes.erased) {
@@ -600,9 +651,11 @@ class Task final : public RdKafka::RebalanceCb {
     for (const auto& [p, ps] : partitions_) {
       if (ps.next >= 0) offsets.push_back(RdKafka::TopicPartition::create(c_.kafka.input_topic, p, ps.next));
     }
+    const auto t1 = Clock::now();
     const bool ok = send_and_commit(offsets);
     RdKafka::TopicPartition::destroy(offsets);
     if (!ok) return false;
+    const auto t2 = Clock::now();
     ++txn_committed_;
     publisher_->poll();
     publisher_->committed();
@@ -610,6 +663,11 @@ class Task final : public RdKafka::RebalanceCb {
     // restored to.
     for (const auto& [p, next] : publisher_->changelog_next()) changelog_next_[p] = next;
     const state::Status s = durable_->write(changes, state::Checkpoint{std::move(snapshot), changelog_next_});
+    const auto ms = [](Clock::time_point a, Clock::time_point b) {
+      return std::chrono::duration<double, std::milli>(b - a).count();
+    };
+    klog().debug("transaction {}: {} new pairs, {} windows expired; changelog {:.1f} ms, commit {:.1f} ms, state store {:.1f} ms",
+                 txn_committed_, pair_bytes / 16, changes.erased.size(), ms(t0, t1), ms(t1, t2), ms(t2, Clock::now()));
     if (!s.ok()) {
       // Kafka holds the commit; the next start replays it from the changelog.
       klog().error("state store write failed after a committed transaction: {}", s.ToString());
@@ -878,6 +936,15 @@ class Task final : public RdKafka::RebalanceCb {
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::map<std::int32_t, PartitionState> partitions_;
   std::vector<char> padded_;
+  std::unique_ptr<processor::ParallelParser> parallel_;
+  // engine_ is replaced by rewinds: looked up at each call.
+  const processor::ParallelParser::Apply apply_ = [this](const processor::ParsedLine& l) {
+    if (l.too_large) {
+      engine_->process_too_large(l.bytes, l.full_size, l.pos);
+    } else {
+      engine_->process_parsed(l.why, l.frame, l.bytes, l.pos);
+    }
+  };
   bool assigned_once_{false};
   bool restored_{false};
   bool fatal_{false};

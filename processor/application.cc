@@ -94,6 +94,12 @@ struct BeforeRead {
 
 }  // namespace
 
+int parse_threads(const config::Config& c) {
+  if (c.parse_threads != 0) return c.parse_threads;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores >= 2 ? static_cast<int>(std::min(cores, 8u)) : -1;
+}
+
 EngineOptions make_engine_options(const config::Config& c) {
   const config::EngineOptions& e = c.engine;
   EngineOptions o;
@@ -192,19 +198,14 @@ int run_stream(const config::Config& c) {
   state::MemoryStore store;
   Engine engine(opts, store, results, rejects);
   LineReader reader(fd, opts.max_frame_bytes);
-  int threads = c.parse_threads;
-  if (threads == 0) {
-    const unsigned cores = std::thread::hardware_concurrency();
-    threads = cores >= 2 ? static_cast<int>(std::min(cores, 8u)) : -1;
-  }
+  const int threads = parse_threads(c);
   std::unique_ptr<ParallelParser> parallel;
   if (threads > 0) parallel = std::make_unique<ParallelParser>(threads, opts.max_frame_bytes, opts.ts_unit);
   const ParallelParser::Apply apply = [&engine](const ParsedLine& l) {
-    const SourcePosition pos{0, static_cast<std::int64_t>(l.number)};
     if (l.too_large) {
-      engine.process_too_large(l.bytes, l.full_size, pos);
+      engine.process_too_large(l.bytes, l.full_size, l.pos);
     } else {
-      engine.process_parsed(l.why, l.frame, l.bytes, pos);
+      engine.process_parsed(l.why, l.frame, l.bytes, l.pos);
     }
   };
   BeforeRead before_read{parallel.get(), &apply, &results, &rejects, metrics.get(), &engine, &store};
@@ -221,7 +222,7 @@ int run_stream(const config::Config& c) {
     switch (line.kind) {
       case LineReader::Kind::line:
         if (parallel) {
-          parallel->add_line(line.data, line.size, line.number, apply);
+          parallel->add_line(line.data, line.size, pos, apply);
         } else {
           engine.process(line.data, line.size, pos);
         }
@@ -229,7 +230,7 @@ int run_stream(const config::Config& c) {
       case LineReader::Kind::blank: engine.note_blank(); break;
       case LineReader::Kind::too_large:
         if (parallel) {
-          parallel->add_too_large(std::string_view(line.data, line.size), line.full_size, line.number, apply);
+          parallel->add_too_large(std::string_view(line.data, line.size), line.full_size, pos, apply);
         } else {
           engine.process_too_large(std::string_view(line.data, line.size), line.full_size, pos);
         }

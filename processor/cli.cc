@@ -84,7 +84,7 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   app.add_flag("--no-early-results", no_early, "Only final results, no early updates of long windows");
   app.add_flag("--no-progress", no_progress, "No progress line on a terminal");
   app.add_option("--parse-threads", c.parse_threads,
-                 "Parse threads in file mode: 0 = one per core (default), -1 = parse inline on one core")
+                 "Parse threads (file, stdin and Kafka): 0 = one per core (default), -1 = parse inline on one core")
       ->check(CLI::Range(-1, 64));
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical, off (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));

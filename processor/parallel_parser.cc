@@ -29,29 +29,35 @@ ParallelParser::~ParallelParser() {
   for (auto& t : workers_) t.join();
 }
 
-void ParallelParser::add_line(const char* data, std::size_t size, std::uint64_t number, const Apply& apply) {
+void ParallelParser::add_line(const char* data, std::size_t size, SourcePosition pos, const Apply& apply) {
   if (!filling_) filling_ = std::make_unique<Batch>();
   filling_->spans.emplace_back(filling_->data.size(), size);
   filling_->data.append(data, size);
   ParsedLine l;
   l.full_size = size;
-  l.number = number;
+  l.pos = pos;
   filling_->lines.push_back(l);
   if (filling_->data.size() >= kBatchBytes || filling_->lines.size() >= kBatchLines) submit(apply);
 }
 
-void ParallelParser::add_too_large(std::string_view prefix, std::uint64_t full_size, std::uint64_t number,
+void ParallelParser::add_too_large(std::string_view prefix, std::uint64_t full_size, SourcePosition pos,
                                    const Apply& apply) {
   if (!filling_) filling_ = std::make_unique<Batch>();
   filling_->spans.emplace_back(filling_->data.size(), prefix.size());
   filling_->data.append(prefix);
   ParsedLine l;
   l.full_size = full_size;
-  l.number = number;
+  l.pos = pos;
   l.too_large = true;
   l.why = RejectReason::too_large;
   filling_->lines.push_back(l);
   if (filling_->lines.size() >= kBatchLines) submit(apply);
+}
+
+bool ParallelParser::holds_lines() const {
+  if (filling_ && !filling_->lines.empty()) return true;
+  std::lock_guard lock(mu_);
+  return !pending_.empty();
 }
 
 void ParallelParser::finish(const Apply& apply) {

@@ -26,7 +26,7 @@ namespace uniqd::processor {
 struct ParsedLine {
   std::string_view bytes;  // the line (or a too-large line's kept prefix)
   std::uint64_t full_size{0};
-  std::uint64_t number{0};
+  SourcePosition pos;  // line number (offset) in a file; partition, offset in Kafka
   bool too_large{false};
   std::optional<RejectReason> why;
   ParsedFrame frame;
@@ -43,11 +43,13 @@ class ParallelParser {
   // Adds a line to the batch being filled; when that fills the batch, hands
   // it to the workers and applies what is finished, waiting while
   // `in_flight` batches are out (so memory stays bounded).
-  void add_line(const char* data, std::size_t size, std::uint64_t number, const Apply& apply);
-  void add_too_large(std::string_view prefix, std::uint64_t full_size, std::uint64_t number, const Apply& apply);
+  void add_line(const char* data, std::size_t size, SourcePosition pos, const Apply& apply);
+  void add_too_large(std::string_view prefix, std::uint64_t full_size, SourcePosition pos, const Apply& apply);
   // Hands over the partial batch and applies every line handed over so far
   // (end of input, or before a blocking read).
   void finish(const Apply& apply);
+  // True when lines were handed over that finish() has not applied yet.
+  bool holds_lines() const;
 
  private:
   struct Batch {
@@ -64,7 +66,7 @@ class ParallelParser {
 
   std::size_t in_flight_;
   std::unique_ptr<Batch> filling_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable done_cv_;
   std::deque<std::shared_ptr<Batch>> pending_;   // in input order, parsed or not

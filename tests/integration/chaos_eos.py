@@ -143,7 +143,9 @@ def main():
             wipes += 1
         logs.write(f"\n===== run {i} (wiped: {i % 3 == 2})\n".encode())
         logs.flush()
-        p = subprocess.Popen(base, stdout=logs, stderr=logs)
+        # Every other run parses inline: a kill lands with frames out to the
+        # parse threads or without.
+        p = subprocess.Popen(base + ["--parse-threads", "-1" if i % 2 else "2"], stdout=logs, stderr=logs)
         delay = rnd.uniform(1.0, 5.0)
         try:
             rc = p.wait(timeout=delay)

@@ -271,7 +271,9 @@ def case_partitions(c: Case):
         if sum(per_part) != len(lines) or min(per_part) == 0:
             fail(f"uniqd-gen --kafka spread {len(lines)} lines as {per_part}")
         log(f"  produced {per_part} to {names.input}")
-        c.uniqd_until_end(names, flags, f"key {key}")
+        # Parse threads (the default on 2+ cores) with one key, inline with the other.
+        threads = ["--parse-threads", "-1"] if key == "none" else ["--parse-threads", "2"]
+        c.uniqd_until_end(names, flags + threads, f"key {key}, {' '.join(threads)}")
         got = ku.final_results(env.read_topic(names.output))
         check(ku.compare_finals(got, want), f"[key {key}] {len(got.latest)} final windows equal the oracle's "
                                             f"(unique_users, frames, revision), no duplicates")

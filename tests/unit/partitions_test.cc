@@ -100,16 +100,25 @@ TEST(ParallelParser, AppliesEveryLineInOrderWhateverTheThreads) {
     std::vector<std::uint64_t> seen;
     std::uint64_t bad = 0;
     const ParallelParser::Apply apply = [&](const ParsedLine& l) {
-      seen.push_back(l.number);
+      seen.push_back(static_cast<std::uint64_t>(l.pos.offset));
+      EXPECT_EQ(l.pos.partition, static_cast<std::int32_t>(l.pos.offset % 3));
       if (l.why) {
         ++bad;
       } else {
-        EXPECT_EQ(l.frame.ts, static_cast<std::int64_t>(l.number));
+        EXPECT_EQ(l.frame.ts, l.pos.offset);
       }
     };
-    for (std::size_t i = 0; i < lines.size(); ++i) pp.add_line(lines[i].data(), lines[i].size(), i, apply);
-    pp.add_too_large("{\"uid\"", 5000, lines.size(), apply);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const auto n = static_cast<std::int64_t>(i);
+      pp.add_line(lines[i].data(), lines[i].size(), {static_cast<std::int32_t>(n % 3), n}, apply);
+      if (i == 100) {
+        EXPECT_TRUE(pp.holds_lines());
+      }
+    }
+    const auto last = static_cast<std::int64_t>(lines.size());
+    pp.add_too_large("{\"uid\"", 5000, {static_cast<std::int32_t>(last % 3), last}, apply);
     pp.finish(apply);
+    EXPECT_FALSE(pp.holds_lines());
     ASSERT_EQ(seen.size(), lines.size() + 1);
     for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], i);
     EXPECT_EQ(bad, 20000u / 7 + 1 + 1);
