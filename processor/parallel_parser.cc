@@ -1,5 +1,7 @@
 #include "processor/parallel_parser.h"
 
+#include <pthread.h>
+
 #include <cstring>
 
 namespace uniqd::processor {
@@ -91,6 +93,8 @@ void ParallelParser::submit(const Apply& apply) {
 }
 
 void ParallelParser::work(std::size_t max_frame_bytes, TsUnit unit) {
+  // Named, so that top -H and perf tell parsing from the counting thread.
+  pthread_setname_np(pthread_self(), "uniqd-parse");
   FrameParser parser(max_frame_bytes, unit);
   while (true) {
     std::shared_ptr<Batch> b;
