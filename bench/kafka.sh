@@ -301,7 +301,7 @@ EOF
   echo
   echo "- by thread: $PERF_THREADS"
   echo "- by part, all threads: $PERF_SHARE"
-  echo "- by part, main thread only (uniqd's consume/parse/count loop): $PERF_MAIN"
+  echo "- by part, the thread named uniqd only (consume and count; parse too with --parse-threads -1): $PERF_MAIN"
   echo "- top symbols: $PERF_SYMS"
   echo
   echo "Reproduce: \`bench/kafka.sh ${ARGS[*]}\`"
