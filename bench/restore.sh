@@ -4,9 +4,11 @@
 # bench/README.md.
 #
 #   bench/restore.sh [--frames N] [--users U] [--runs R] [--build DIR] [--min-pairs P]
+#                    [--brokers HOST:PORT [--broker-dir DIR]]
 #
 # Starts its own broker (scripts/kafka, free port, temporary directory, stopped
-# by an EXIT trap), produces N frames (default 400000; ~300 B, 1000 frames per
+# by an EXIT trap; --brokers uses a running one instead, e.g. the test
+# broker, and --broker-dir names its directory for the changelog's size), produces N frames (default 400000; ~300 B, 1000 frames per
 # event-time second, U users, default 400000, 4 partitions, keyed by uid), runs
 # uniqd --guarantee exactly_once on a fresh state directory until it has
 # consumed every frame (its /metrics: uniqd_frames_total = N and consumer lag 0,
@@ -19,7 +21,8 @@
 # it with SIGTERM. Reports the medians, the state directory's size and the
 # changelog's size on the broker. Every wait is bounded; exits non-zero if a
 # restore line never appears, a run fails, or the changelog restore holds
-# fewer than P pairs (default 1000000; 0 disables the check).
+# fewer than P pairs (default 1000000; 0 disables the check), or if any restore
+# holds a different number of pairs than the consuming run had at its end.
 # Markdown on stdout, progress on stderr, a final `BENCH_RESTORE {json}` line;
 # uniqd's logs of the last run are kept in ${UNIQD_BENCH_DIR:-/tmp/uniqd-bench}/restore-last-logs.
 set -Eeuo pipefail
@@ -34,6 +37,8 @@ USERS=400000
 RUNS=3
 BUILD=""
 MIN_PAIRS=1000000
+BROKERS=""
+BROKER_DIR=""
 CONSUME_TIMEOUT="${UNIQD_BENCH_CONSUME_TIMEOUT:-900}"  # s for the first run to consume everything
 STALL_TIMEOUT="${UNIQD_BENCH_STALL_TIMEOUT:-180}"      # s without progress before giving up
 RESTORE_TIMEOUT="${UNIQD_BENCH_RESTORE_TIMEOUT:-600}"  # s for a `restored` line to appear
@@ -46,6 +51,8 @@ while [ $# -gt 0 ]; do
     --runs) RUNS="$2"; shift 2 ;;
     --build) BUILD="$2"; shift 2 ;;
     --min-pairs) MIN_PAIRS="$2"; shift 2 ;;
+    --brokers) BROKERS="$2"; shift 2 ;;
+    --broker-dir) BROKER_DIR="$2"; shift 2 ;;
     -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/restore.sh: unknown option $1 (--help)" >&2; exit 2 ;;
   esac
@@ -70,7 +77,7 @@ cleanup() {
     for _ in $(seq 1 100); do kill -0 "$UPID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$UPID" 2>/dev/null || true
   fi
-  "$REPO/scripts/kafka" stop --dir "$KDIR" >/dev/null 2>&1 || true
+  [ -n "$BROKERS" ] || "$REPO/scripts/kafka" stop --dir "$KDIR" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -78,9 +85,15 @@ trap 'exit 130' INT TERM
 fail() { log "$*"; exit 1; }
 
 # ---------------------------------------------------------------- broker
-B="$(bench_start_broker "$KDIR")"
+if [ -n "$BROKERS" ]; then
+  B="$BROKERS"
+  KDIR="$BROKER_DIR"
+  log "using the broker at $B"
+else
+  B="$(bench_start_broker "$KDIR")"
+fi
 
-TOPIC=frames
+TOPIC="restore-frames-$$"
 GEN_OPTS=(--rate 1000 --users "$USERS" --frame-bytes 300 --seed 42)
 log "producing $FRAMES frames to $TOPIC (4 partitions, key uid, ${GEN_OPTS[*]})"
 t0=$EPOCHREALTIME
@@ -247,12 +260,16 @@ CL_RATE=$(python3 -c "import json; d=json.load(open('$WORK/restores.json')); pri
 CHECK_OK=1
 if [ "$MIN_PAIRS" -gt 0 ] && [ "$CL_PAIRS" -lt "$MIN_PAIRS" ]; then CHECK_OK=0; fi
 PAIRS_SET="$(awk '{print $3}' "$WORK/restores" | sort -u | tr '\n' ' ')"
+# Every restore, from RocksDB or from the changelog alone, must bring back
+# exactly the pairs the consuming run held when it stopped.
+SAME_OK=1
+[ "$PAIRS_SET" = "${MEM_PAIRS:-?} " ] || SAME_OK=0
 
 {
   echo "## bench/restore.sh — $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM;" \
-       "build $BUILD; broker: scripts/kafka (single node, same machine)."
+       "build $BUILD; broker: ${BROKERS:+$BROKERS, }scripts/kafka (single node, same machine)."
   echo "Input: $FRAMES frames (uniqd-gen ${GEN_OPTS[*]}), 4 partitions, keyed by uid (produced in $PRODUCE_S s)." \
        "uniqd --guarantee exactly_once --idle-timeout 1h (other settings default: all six windows, late_policy drop)" \
        "consumed them in $DONE_T s from start ($CONSUME_RATE frames/s, including start-up), then SIGTERM."
@@ -269,6 +286,8 @@ PAIRS_SET="$(awk '{print $3}' "$WORK/restores" | sort -u | tr '\n' ' ')"
   cat "$WORK/report"
   echo
   echo "Pair counts seen across all restores: $PAIRS_SET"
+  if [ "$SAME_OK" -eq 1 ]; then echo "Check: every restore holds the $MEM_PAIRS pairs the consuming run ended with: ok."
+  else echo "Check: the restores hold $PAIRS_SET pairs, the consuming run ended with ${MEM_PAIRS:-?}: **FAILED**."; fi
   echo
   if [ "$MIN_PAIRS" -gt 0 ]; then
     if [ "$CHECK_OK" -eq 1 ]; then echo "Check: the changelog restore holds $CL_PAIRS pairs >= $MIN_PAIRS: ok."
@@ -284,3 +303,4 @@ print('BENCH_RESTORE ' + json.dumps(dict(restores=d, frames=$FRAMES, users=$USER
       changelog_pairs_per_s=$CL_RATE, load_start='''$LOAD_START'''.strip(), load_end='''$LOAD_END'''.strip()), separators=(',', ':')))"
 }
 [ "$CHECK_OK" -eq 1 ] || fail "the changelog restore holds $CL_PAIRS pairs, fewer than --min-pairs $MIN_PAIRS"
+[ "$SAME_OK" -eq 1 ] || fail "restores hold $PAIRS_SET pairs, the consuming run ended with ${MEM_PAIRS:-?}"
