@@ -657,6 +657,7 @@ class Task final : public RdKafka::RebalanceCb {
     if (!ok) return false;
     const auto t2 = Clock::now();
     ++txn_committed_;
+    committed_stats_ = engine_->stats();
     publisher_->poll();
     publisher_->committed();
     // Partitions this process has not written to keep the offset they were
@@ -773,6 +774,7 @@ class Task final : public RdKafka::RebalanceCb {
       return;
     }
     engine_ = std::make_unique<processor::Engine>(opts_, *store_, *publisher_, *publisher_);
+    engine_->carry_stats(committed_stats_);
     if (checkpoint && !checkpoint->snapshot.empty() && !engine_->restore(checkpoint->snapshot)) {
       klog().error("state store: the checkpoint's engine snapshot does not read back");
       fatal_ = true;
@@ -956,6 +958,8 @@ class Task final : public RdKafka::RebalanceCb {
   std::uint64_t txn_committed_{0};
   std::uint64_t txn_aborted_{0};
   double open_seconds_{0};
+  // The engine's figures as of the last commit, for the engine a rewind builds.
+  processor::EngineStats committed_stats_;
   // Per changelog partition, where RocksDB's checkpoint says to replay from.
   std::map<std::int32_t, std::int64_t> changelog_next_;
 };

@@ -98,6 +98,11 @@ class Engine final : private FrameVerdicts, private ResultSink {
   void finish();
 
   const EngineStats& stats() const { return stats_; }
+  // Counts on from these: an engine rebuilt after an aborted transaction
+  // starts from the figures of the last commit, so that counters (and the
+  // closing summary) stay whole across the rewind without counting twice
+  // what is read again.
+  void carry_stats(const EngineStats& s) { stats_ = s; }
   // The engine's state but the uid sets, for a commit: a restart that loads
   // the store of the same commit and then this continues exactly where it
   // left off. restore() returns false on a corrupt snapshot.

@@ -54,6 +54,21 @@ TEST(Engine, MinuteIsFinalLatenessAfterItsEnd) {
   EXPECT_EQ(h.results.brief(), (V{"minute/1468244340:4/4/r0", "minute/1468244400:3/3/r0"}));
 }
 
+TEST(Engine, CarriedStatsAreCountedOn) {
+  Harness h(minute_only());
+  EngineStats s;
+  s.frames = 10;
+  s.accepted = 9;
+  s.rejected[static_cast<std::size_t>(RejectReason::malformed_json)] = 1;
+  h.engine.carry_stats(s);
+  h.frame(1468244340, "a");
+  h.feed("{broken");
+  h.engine.finish();  // the first frames of a partition wait to be confirmed
+  EXPECT_EQ(h.engine.stats().frames, 12u);
+  EXPECT_EQ(h.engine.stats().accepted, 10u);
+  EXPECT_EQ(h.engine.stats().rejected_total(), 2u);
+}
+
 TEST(Engine, WatermarkFollowsTheThirdLargestTimestamp) {
   Harness h(minute_only());
   for (int i = 0; i < 3; ++i) h.frame(1468244340 + i, "a");
