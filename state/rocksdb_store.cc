@@ -432,7 +432,10 @@ Status RocksDbStore::write_all(const Checkpoint& checkpoint) {
   const auto shards = static_cast<std::uint64_t>(opts_.shards);
   std::string key;
   std::vector<std::string> runs(static_cast<std::size_t>(opts_.shards));
-  for (auto& [window, w] : windows_) {
+  for (auto& entry : windows_) {
+    // Not a structured binding: lambdas may not capture those (C++20, clang).
+    const WindowKey& window = entry.first;
+    auto& w = entry.second;
     auto put = [&](int shard) -> Status {
       std::string& run = runs[static_cast<std::size_t>(shard)];
       if (run.empty()) return Status::OK();
