@@ -134,6 +134,7 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
   // After an abort: what failed belonged to the aborted transaction.
   void forget_failures() {
     failed_ = 0;
+    uncommitted_ = 0;
     in_transaction_.clear();
   }
   // The transaction committed: its results became readable now.
@@ -143,7 +144,10 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
       publish_latency_.observe(std::chrono::duration<double>(now - Clock::duration(sent)).count());
     }
     in_transaction_.clear();
+    uncommitted_ = 0;
   }
+  // Records produced since the last commit (or abort).
+  std::uint64_t uncommitted() const { return uncommitted_; }
 
  private:
   void produce(const std::string& topic, std::int32_t partition, std::string_view key, const std::string_view* value,
@@ -153,7 +157,10 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
           topic, partition, RdKafka::Producer::RK_MSG_COPY,
           value != nullptr ? const_cast<char*>(value->data()) : nullptr, value != nullptr ? value->size() : 0,
           key.empty() ? nullptr : key.data(), key.size(), 0, headers, opaque);
-      if (e == RdKafka::ERR_NO_ERROR) return;
+      if (e == RdKafka::ERR_NO_ERROR) {
+        ++uncommitted_;
+        return;
+      }
       if (e == RdKafka::ERR__QUEUE_FULL) {
         producer_->poll(50);  // back-pressure: let deliveries drain
         continue;
@@ -180,6 +187,7 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
   std::map<std::int32_t, std::int64_t> changelog_next_;
   bool transactional_{false};
   std::vector<Clock::rep> in_transaction_;  // emission times of results acknowledged, not yet committed
+  std::uint64_t uncommitted_{0};
 };
 
 struct PartitionState {
@@ -544,6 +552,10 @@ class Task final : public RdKafka::RebalanceCb {
     // Offsets and snapshots cover what the engine has seen, so it sees
     // everything read first.
     apply_parsed();
+    // exactly_once: nothing read, produced or changed since the last commit
+    // needs no transaction (an idle application would otherwise commit an
+    // empty one, with a snapshot record, every commit_interval).
+    if (eos_ && nothing_to_commit()) return true;
     const auto started = Clock::now();
     struct Observe {
       processor::LatencyHistogram& h;
@@ -591,6 +603,16 @@ class Task final : public RdKafka::RebalanceCb {
   }
 
   // ---- exactly_once ----
+
+  bool nothing_to_commit() const {
+    if (publisher_->uncommitted() > 0 || durable_->has_changes()) return false;
+    for (const auto& [p, ps] : partitions_) {
+      if (ps.next < 0) continue;
+      const auto it = committed_next_.find(p);
+      if (it == committed_next_.end() || it->second != ps.next) return false;
+    }
+    return true;
+  }
 
   // Retries what is retriable with backoff until it succeeds or stop is
   // asked; a fatal error (fenced by a newer instance) ends the task.
@@ -658,6 +680,9 @@ class Task final : public RdKafka::RebalanceCb {
     const auto t2 = Clock::now();
     ++txn_committed_;
     committed_stats_ = engine_->stats();
+    for (const auto& [p, ps] : partitions_) {
+      if (ps.next >= 0) committed_next_[p] = ps.next;
+    }
     publisher_->poll();
     publisher_->committed();
     // Partitions this process has not written to keep the offset they were
@@ -960,6 +985,8 @@ class Task final : public RdKafka::RebalanceCb {
   double open_seconds_{0};
   // The engine's figures as of the last commit, for the engine a rewind builds.
   processor::EngineStats committed_stats_;
+  // Per input partition, the offset the last transaction committed.
+  std::map<std::int32_t, std::int64_t> committed_next_;
   // Per changelog partition, where RocksDB's checkpoint says to replay from.
   std::map<std::int32_t, std::int64_t> changelog_next_;
 };

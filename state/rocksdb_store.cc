@@ -229,6 +229,16 @@ std::uint64_t RocksDbStore::pairs() const {
   return pairs_;
 }
 
+bool RocksDbStore::has_changes() const {
+  if (!erased_.empty()) return true;
+  for (const auto& [key, w] : windows_) {
+    for (const auto& pending : w->pending) {
+      if (!pending.empty()) return true;
+    }
+  }
+  return false;
+}
+
 Changes RocksDbStore::take_changes() {
   Changes out;
   for (auto& [key, w] : windows_) {

@@ -101,6 +101,8 @@ class RocksDbStore final : public WindowStore {
   // Everything new since the previous call, with batch sequence numbers
   // assigned; pending state is cleared. Batches come in (shard, window) order.
   Changes take_changes();
+  // Whether take_changes() would return anything.
+  bool has_changes() const;
 
   // One atomic WriteBatch: every pair of changes.batches, a DeleteRange per
   // erased window and shard, the batch counts, and the checkpoint.

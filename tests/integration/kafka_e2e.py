@@ -388,6 +388,27 @@ def case_broker_restart(c: Case, restarts: list):
 # ---------------------------------------------------------------- d. latency
 
 
+def idle_commits_settle(a, port):
+    """exactly_once with nothing new to read: the transactions must stop (an
+    empty one every commit_interval, 1 s, would never let the count rest)."""
+    key = 'uniqd_transactions_total{outcome="committed"}'
+    deadline = time.monotonic() + 60
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        if not a.running():
+            fail("uniqd exited while idle")
+        n = ku.scrape_metrics(port).get(key)
+        if n is None:
+            fail(f"no {key} in /metrics")
+        if n != last:
+            last, since = n, time.monotonic()
+        elif time.monotonic() - since >= 4.5:
+            log(f"  idle: {key} = {n:.0f}, unchanged for 4.5 s (no empty transactions)")
+            return
+        time.sleep(0.5)
+    fail(f"{key} kept growing while uniqd had nothing new to read (last {last})")
+
+
 def case_latency(c: Case):
     env = c.env
     names = env.names("latency")
@@ -404,6 +425,8 @@ def case_latency(c: Case):
         need = ku.nonblank_bytes(ku.raw_lines(frames))
         ku.wait_for(lambda: ku.consumed_bytes(a, port) >= need, 120, f"uniqd to consume {need} bytes of frames",
                     interval=0.5)
+        if c.guarantee == "exactly_once":
+            idle_commits_settle(a, port)
         run = a.stop()
     finally:
         a.kill()
