@@ -121,7 +121,16 @@ def main():
             log("UNIQD_TEST_BROKER_DIR is not set: skipped")
             return SKIP
         p = subprocess.Popen(base + ["--until-end"], stdout=logs, stderr=logs)
-        time.sleep(rnd.uniform(2.0, 3.0))
+        # From the assignment on, uniqd reads and its first transaction (3 s)
+        # is open: restart the broker a moment later, whatever the speed of
+        # the machine (a fixed delay let a fast uniqd finish first).
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and p.poll() is None:
+            with open(os.path.join(work, "uniqd.log"), "rb") as f:
+                if b"[kafka] assigned " in f.read():
+                    break
+            time.sleep(0.05)
+        time.sleep(rnd.uniform(0.2, 0.8))
         if p.poll() is not None:
             log("uniqd finished before the broker restart: the stream is too short for this machine")
             return 1
