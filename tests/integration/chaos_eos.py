@@ -5,7 +5,12 @@ A generated stream with faults is produced to a 4-partition topic (keyed by
 user). uniqd (processing_guarantee exactly_once) is started and killed with
 SIGKILL at random moments, again and again, a third of the restarts with its
 state directory wiped (so that it rebuilds from the changelog alone); a last
-run with --until-end finishes the topic. Then, reading with isolation level
+run with --until-end finishes the topic. The stream arrives in chunks, one
+before each run. About one run in seven dies while starting or restoring,
+the others 0-0.35 s after their partitions are assigned. At least 3 kills
+must be seen to find input left to read (uniqd's consumer-lag gauges just
+before the kill; a kill before the first gauge is not counted), or the test
+fails as one that tested little. Then, reading with isolation level
 read_committed:
 
   * every final window appears exactly once on the output topic, and the
@@ -39,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 SKIP = 77
 FLAGS = ["--lateness", "30s", "--outlier-threshold", "10s", "--windows", "minute,hour,day,week,month,year"]
@@ -52,6 +58,37 @@ def kcat(brokers, topic, fmt):
     out = subprocess.run(["kcat", "-C", "-b", brokers, "-t", topic, "-X", "isolation.level=read_committed",
                           "-e", "-q", "-f", fmt], capture_output=True, timeout=300, check=True)
     return out.stdout.decode("utf-8", "replace")
+
+
+START_TS = 1468244340  # uniqd-gen's default --start
+
+
+def wait_for_line(p, path, offset, needle, timeout):
+    """Until the log (from offset on) holds needle, the process exits, or timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and p.poll() is None:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            if needle in f.read():
+                return
+        time.sleep(0.02)
+
+
+def backlog(path, offset):
+    """Messages the running uniqd has left to read (sum of its consumer-lag
+    gauges), from its /metrics; None when unknown."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        m = re.search(rb"metrics on http://[^:\s]+:(\d+)/metrics", f.read())
+    if not m:
+        return None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{int(m.group(1))}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    lags = [float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("uniqd_consumer_lag_messages{")]
+    return int(sum(lags)) if lags else None
 
 
 def main():
@@ -75,15 +112,37 @@ def main():
     tag = f"chaos{os.getpid()}"
     topic, out_topic, dlq, app = f"{tag}-in", f"{tag}-out", f"{tag}-dlq", f"{tag}-app"
     state_dir = os.path.join(work, "state")
-    gen = ["--count", str(a.frames), "--rate", "200", "--users", "20000", "--frame-bytes", "300",
-           "--seed", str(a.seed), "--max-delay", "8", "--delay-prob", "0.05", "--flip-prob", "0.002",
+    gen = ["--rate", "200", "--users", "20000", "--frame-bytes", "300",
+           "--max-delay", "8", "--delay-prob", "0.05", "--flip-prob", "0.002",
            "--malformed-prob", "0.002", "--missing-uid-prob", "0.001", "--ts-string-prob", "0.01",
            "--dup-key-prob", "0.001", "--bad-type-prob", "0.001", "--crlf-prob", "0.05"]
+    # Kills: the stream arrives in chunks, one before each run, so that every
+    # run has input to read when it is killed, however fast it reads. Chunk k
+    # continues chunk k-1's event time; the file for the oracle is the chunks
+    # in order, which is each partition's order in the topic.
+    chunks = 1 if a.broker_restart else a.kills + 1
+    per = a.frames // chunks
+    chunk_args = []
+    for k in range(chunks):
+        count = per if k < chunks - 1 else a.frames - per * (chunks - 1)
+        chunk_args.append(gen + ["--count", str(count), "--seed", str(a.seed + k),
+                                 "--start", str(START_TS + k * (per // 200))])
     frames = os.path.join(work, "frames.jsonl")
-    subprocess.run([gen_bin, "--output", frames] + gen, check=True, stderr=subprocess.DEVNULL)
-    subprocess.run([gen_bin, "--kafka", brokers, "--topic", topic, "--partitions", "4", "--key", "uid"] + gen,
-                   check=True, stderr=subprocess.DEVNULL, timeout=600)
-    log(f"{a.frames} frames in {topic} (4 partitions); work dir {work}")
+    with open(frames, "wb") as out:
+        for args in chunk_args:
+            out.write(subprocess.run([gen_bin, "--output", "-"] + args, check=True, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL).stdout)
+    produced = 0
+
+    def produce_chunks(upto):
+        nonlocal produced
+        while produced < min(upto, chunks):
+            subprocess.run([gen_bin, "--kafka", brokers, "--topic", topic, "--partitions", "4", "--key", "uid"]
+                           + chunk_args[produced], check=True, stderr=subprocess.DEVNULL, timeout=600)
+            produced += 1
+
+    produce_chunks(1)
+    log(f"{a.frames} frames for {topic} (4 partitions) in {chunks} chunk(s); work dir {work}")
 
     orc_rej = os.path.join(work, "oracle-rejects.jsonl")
     orc = subprocess.run([oracle, "--input", frames, "--rejects", orc_rej] + FLAGS, capture_output=True, text=True,
@@ -110,8 +169,10 @@ def main():
     # Kills: short transactions, so that kills land between and inside them.
     # Broker restart: long ones, so that the restart lands inside one.
     base += ["--commit-interval", "3s" if a.broker_restart else "200ms"]
-    logs = open(os.path.join(work, "uniqd.log"), "ab")
+    log_path = os.path.join(work, "uniqd.log")
+    logs = open(log_path, "ab")
     wipes = 0
+    mid_stream = 0
     started = time.monotonic()
     if a.broker_restart:
         # One uniqd through a broker restart: a long commit interval keeps a
@@ -154,8 +215,20 @@ def main():
         logs.flush()
         # Every other run parses inline: a kill lands with frames out to the
         # parse threads or without.
-        p = subprocess.Popen(base + ["--parse-threads", "-1" if i % 2 else "2"], stdout=logs, stderr=logs)
-        delay = rnd.uniform(1.0, 5.0)
+        produce_chunks(i + 1)
+        log_from = os.path.getsize(log_path)
+        p = subprocess.Popen(base + ["--parse-threads", "-1" if i % 2 else "2", "--metrics-address", "127.0.0.1:0"],
+                             stdout=logs, stderr=logs)
+        # A kill must find work in hand, whatever the speed of the machine:
+        # about one run in seven dies while starting or restoring; the others
+        # a random moment (0-0.35 s, up to two 200 ms commits) after their
+        # partitions are assigned, while their chunk is read (a chunk takes
+        # ~0.2 s here).
+        if rnd.random() < 0.15:
+            delay, phase = rnd.uniform(0.0, 0.4), "start-up/restore"
+        else:
+            wait_for_line(p, log_path, log_from, b"[kafka] assigned ", 60)
+            delay, phase = rnd.uniform(0.0, 0.35), "reading"
         try:
             rc = p.wait(timeout=delay)
             log(f"run {i}: exited {rc} by itself before the kill")
@@ -163,11 +236,16 @@ def main():
                 log(f"uniqd failed; see {work}/uniqd.log")
                 return 1
         except subprocess.TimeoutExpired:
+            lag = backlog(log_path, log_from)
             p.send_signal(signal.SIGKILL)
             p.wait()
+            if lag is not None and lag > 0:
+                mid_stream += 1
+            log(f"run {i}: killed {delay:.2f} s into {phase}, {lag if lag is not None else '?'} messages left to read")
         if time.monotonic() - started > 600:
             log("chaos phase bounded at 600 s; finishing")
             break
+    produce_chunks(chunks)
     logs.write(b"\n===== final run --until-end\n")
     logs.flush()
     # After a broker restart the run above went to the end already: this one
@@ -177,7 +255,12 @@ def main():
     if fin.returncode != 0:
         log(f"final run exited {fin.returncode}; see {work}/uniqd.log")
         return 1
-    log(f"{a.kills} kill -9 ({wipes} with the state directory wiped) in {time.monotonic() - started:.0f} s")
+    log(f"{a.kills} kill -9 ({wipes} with the state directory wiped, {mid_stream} with input left to read) "
+        f"in {time.monotonic() - started:.0f} s")
+    if a.kills >= 10 and mid_stream < 3:
+        log(f"only {mid_stream} of {a.kills} kills found input left to read: the stream is too short for this "
+            "machine, the kills tested little")
+        return 1
     # The kills must have hit a task with state: some restarts loaded pairs
     # from RocksDB, some (after a wipe) rebuilt them from the changelog.
     from_db = from_changelog = 0
