@@ -36,6 +36,10 @@ struct EngineOptions {
   Millis outlier_threshold{3600 * 1000};
   // Frames that confirm a suspect jump (or reject it). Default: 3.
   int outlier_confirm{3};
+  // Consecutive accepted frames whose smallest ts may move the partition
+  // time. 1: the partition time is the largest accepted ts (DESIGN.md §3).
+  // Default: 1.
+  int partition_time_confirm{1};
   // ts beyond wall clock + this is rejected as future. Default: 1h.
   Millis max_future_skew{3600 * 1000};
   // Emit non-final updates of long windows each time a minute closes.

@@ -421,6 +421,7 @@ class Reader {
            if (e.outlier_threshold < Millis(1000)) fail(f, "must be at least 1s");
          }},
         {"outlier_confirm", [&](const Field& f) { e.outlier_confirm = int_value(f, 1); }},
+        {"partition_time_confirm", [&](const Field& f) { e.partition_time_confirm = int_value(f, 1); }},
         {"max_future_skew", [&](const Field& f) { e.max_future_skew = duration_value(f); }},
         {"early_results", [&](const Field& f) { e.early_results = bool_value(f); }},
         {"ts_unit", [&](const Field& f) { e.ts_unit = enum_value(f, kTsUnits); }},
@@ -578,6 +579,7 @@ std::string to_yaml(const Config& c) {
   emit_duration(out, "retention", e.retention);
   emit_duration(out, "outlier_threshold", e.outlier_threshold);
   out << YAML::Key << "outlier_confirm" << YAML::Value << e.outlier_confirm;
+  out << YAML::Key << "partition_time_confirm" << YAML::Value << e.partition_time_confirm;
   emit_duration(out, "max_future_skew", e.max_future_skew);
   out << YAML::Key << "early_results" << YAML::Value << e.early_results;
   out << YAML::Key << "ts_unit" << YAML::Value << std::string(name_of(e.ts_unit, kTsUnits));

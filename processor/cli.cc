@@ -46,7 +46,7 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   std::string input;
   std::string windows, lateness, retention, outlier_threshold, max_future_skew, max_frame_bytes, late_policy, ts_unit,
       guarantee;
-  int outlier_confirm = 0;
+  int outlier_confirm = 0, partition_time_confirm = 0;
   bool no_early = false, no_progress = false;
 
   std::string brokers, commit_interval, idle_timeout, config_path, log_format;
@@ -75,6 +75,10 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   app.add_option("--outlier-threshold", outlier_threshold, "Suspect a ts this far from partition time (default 1h)")
       ->check(check_duration);
   app.add_option("--outlier-confirm", outlier_confirm, "Frames that confirm or refute a jump (default 3)")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--partition-time-confirm", partition_time_confirm,
+                 "Partition time = max over time of the smallest ts of this many consecutive frames (default 1: "
+                 "the largest ts; 3 keeps bit flips within the outlier threshold off the watermark)")
       ->check(CLI::Range(1, 1000));
   app.add_option("--max-future-skew", max_future_skew, "Reject ts beyond wall clock + this (default 1h)")
       ->check(check_duration);
@@ -131,6 +135,7 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   if (!max_future_skew.empty()) c.engine.max_future_skew = *config::parse_duration(max_future_skew);
   if (!max_frame_bytes.empty()) c.engine.max_frame_bytes = *config::parse_size(max_frame_bytes);
   if (outlier_confirm > 0) c.engine.outlier_confirm = outlier_confirm;
+  if (partition_time_confirm > 0) c.engine.partition_time_confirm = partition_time_confirm;
   if (!guarantee.empty()) {
     c.guarantee = guarantee == "at_least_once" ? config::Guarantee::at_least_once : config::Guarantee::exactly_once;
   }

@@ -1,24 +1,28 @@
 #include "processor/frame_parser.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
 namespace uniqd::processor {
 namespace {
 
-std::optional<std::int64_t> apply_unit(std::int64_t v, TsUnit unit) noexcept {
+std::int64_t apply_unit(std::int64_t v, TsUnit unit) noexcept {
   if (unit == TsUnit::milliseconds) v /= 1000;  // v >= 0, so this is floor
-  if (v > kMaxTs) return std::nullopt;
-  return v;
+  return v > kMaxTs ? kBeyondTs : v;
 }
 
 std::optional<std::int64_t> ts_from_digits(std::string_view s, TsUnit unit) noexcept {
-  if (s.empty() || s.size() > 19) return std::nullopt;
-  std::int64_t v = 0;
+  if (s.empty()) return std::nullopt;
   for (char c : s) {
     if (c < '0' || c > '9') return std::nullopt;
   }
+  // Leading zeros do not make a number larger: "0001468244340" is a ts.
+  s.remove_prefix(std::min(s.find_first_not_of('0'), s.size() - 1));
+  if (s.size() > 19) return kBeyondTs;
+  std::int64_t v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc::result_out_of_range) return kBeyondTs;
   if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
   return apply_unit(v, unit);
 }
@@ -33,12 +37,13 @@ std::optional<std::int64_t> ts_from_element(simdjson::dom::element v, TsUnit uni
       return apply_unit(i, unit);
     }
     case simdjson::dom::element_type::UINT64:
-      return std::nullopt;  // above INT64_MAX
+      return kBeyondTs;  // above INT64_MAX: far beyond any wall clock
     case simdjson::dom::element_type::DOUBLE: {
       const double d = v.get_double().value_unsafe();
-      // 9.2e18 is the first double past INT64_MAX; anything at or above it
-      // cannot be truncated into the range.
-      if (!std::isfinite(d) || d < 0 || d >= 9.2e18) return std::nullopt;
+      // Truncation toward zero: -0.5 is 0. 9.2e18 is the first double past
+      // INT64_MAX; anything at or above it cannot be truncated into the range.
+      if (!std::isfinite(d) || d <= -1.0) return std::nullopt;
+      if (d >= 9.2e18) return kBeyondTs;
       return apply_unit(static_cast<std::int64_t>(d), unit);
     }
     case simdjson::dom::element_type::STRING:
@@ -102,6 +107,8 @@ std::optional<RejectReason> FrameParser::parse(const char* data, std::size_t siz
 
   const std::optional<std::int64_t> ts = ts_from_element(ts_v, unit_);
   if (!ts) return RejectReason::bad_ts;
+  // A well-formed ts past the calendar's end is beyond any wall clock.
+  if (*ts > kMaxTs) return RejectReason::future;
   out.ts = *ts;
   return std::nullopt;
 }

@@ -23,6 +23,9 @@ inline constexpr std::size_t kFramePadding = simdjson::SIMDJSON_PADDING;
 
 // Largest ts accepted: 9999-12-31T23:59:59Z, where calendar text ends.
 inline constexpr std::int64_t kMaxTs = 253402300799;
+// What ts_from_element returns for a well-formed ts past kMaxTs (a bit flip
+// in a high bit, milliseconds sent as seconds): rejected as future.
+inline constexpr std::int64_t kBeyondTs = INT64_MAX;
 
 class FrameParser {
  public:
@@ -38,7 +41,8 @@ class FrameParser {
   TsUnit unit_;
 };
 
-// Exposed for tests: the ts rules of docs/SEMANTICS.md §1.7 on one value.
+// Exposed for tests: the ts rules of docs/SEMANTICS.md §1.7 on one value;
+// nullopt for bad_ts, kBeyondTs for a ts past kMaxTs (future).
 std::optional<std::int64_t> ts_from_element(simdjson::dom::element v, TsUnit unit) noexcept;
 
 }  // namespace uniqd::processor

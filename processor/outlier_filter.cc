@@ -77,7 +77,12 @@ std::int64_t OutlierFilter::min_held_offset() const {
 }
 
 void OutlierFilter::accept(const FrameRef& f, FrameVerdicts& out) {
-  const auto k = static_cast<std::size_t>(opts_.confirm);
+  const auto k = static_cast<std::size_t>(opts_.partition_time_confirm);
+  // A snapshot taken under a larger N: start the ring over (ptime stays).
+  if (recent_.size() > k) {
+    recent_.clear();
+    next_slot_ = 0;
+  }
   if (recent_.size() < k) {
     recent_.push_back(f.frame.ts);
   } else {

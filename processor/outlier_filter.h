@@ -36,6 +36,11 @@ struct OutlierOptions {
   // Pending clusters at most; a new one past this rejects the oldest.
   // Default: 4.
   std::size_t max_clusters{4};
+  // Consecutive accepted frames whose smallest ts may move the partition
+  // time. 1 (the default) makes the partition time the largest accepted ts,
+  // as DESIGN.md §3 defines it; more makes the watermark immune to bit flips
+  // that stay within `threshold`, at the price of lagging by N-1 frames.
+  int partition_time_confirm{1};
 };
 
 class OutlierFilter {
@@ -48,13 +53,12 @@ class OutlierFilter {
   void finish(FrameVerdicts& out);
 
   // The partition time: the largest value ever reached by the smallest ts
-  // of K consecutively accepted frames (before K were accepted: the smallest
-  // so far). A bit flip that stays within the threshold is accepted and
-  // counted where its ts says, but flips scattered over a stream never line
-  // up K in a row, so they can never move the partition time — nor, with it,
-  // the watermark. Data in order moves it at once; a confirmed jump too (its
-  // K members are accepted in a row).
-  // nullopt until the first frame is accepted.
+  // of N = partition_time_confirm consecutively accepted frames (before N
+  // were accepted: the smallest so far). With N = 1 that is the largest
+  // accepted ts. With N > 1, a bit flip that stays within the threshold is
+  // accepted and counted where its ts says, but flips scattered over a
+  // stream never line up N in a row, so they can never move the partition
+  // time — nor, with it, the watermark. nullopt until a frame is accepted.
   std::optional<std::int64_t> partition_time() const { return ptime_; }
   std::size_t pending() const;
   // Smallest source offset among held suspects (INT64_MAX when none).
@@ -88,7 +92,7 @@ class OutlierFilter {
 
   OutlierOptions opts_;
   std::optional<std::int64_t> ptime_;
-  std::vector<std::int64_t> recent_;  // the last K accepted ts, a ring
+  std::vector<std::int64_t> recent_;  // the last N accepted ts, a ring
   std::size_t next_slot_{0};
   std::deque<Cluster> clusters_;  // oldest first
   std::uint64_t arrivals_{0};

@@ -332,28 +332,26 @@ def check_bad_flag_value():
 # ---------------------------------------------------------------------------
 # 2. Flags override the file, and the effective lateness changes results.
 #
-# Minute windows, late_policy drop, K = 3. ptime = the largest min over the
-# last 3 accepted ts (SEMANTICS §3); W = ptime - lateness. Offsets from B:
-#   line  uid  ts   last 3 accepted     ptime
-#   1     u1   50   [50]                50
-#   2     u2   61   [50 61]             50
-#   3     u3   66   [50 61 66]          50
-#   4     u4   67   [61 66 67]          61
-#   5     u5   68   [66 67 68]          66
-#   6     u6   100  [67 68 100]         67   (a lone jump: max ts would say 100)
-#   7     u7   45                        67   (never decreases)
-#   8     u1   57                        67
-#   9     u8   59                        67
-#   10    u9   70                        67
-#   11    u10  71                        67
-# Lines 7-9 fall in minute [B, B+60). When they arrive ptime is 67:
-#   lateness 5s:  W = 62 >= 60, that minute is final -> 3 `late` rejects;
+# Minute windows, late_policy drop. ptime = the largest accepted ts (DESIGN
+# §3; the first three frames confirm each other); W = ptime - lateness.
+# Offsets from B:
+#   line  uid  ts   ptime
+#   1-3   u1-3 50 61 66   66 (confirmed together)
+#   4     u4   67   67
+#   5     u5   68   68
+#   6     u6   69   69
+#   7     u7   45   69   (never decreases)
+#   8     u1   57   69
+#   9     u8   59   69
+#   10    u9   70   70
+#   11    u10  71   71
+# Lines 7-9 fall in minute [B, B+60). When they arrive ptime is 69:
+#   lateness 5s:  W = 64 >= 60, that minute is final -> 3 `late` rejects;
 #                 minute B: 1 user (u1), 1 frame.
-#   lateness 10s: W = 57 <  60, still open -> counted;
+#   lateness 10s: W = 59 <  60, still open -> counted;
 #                 minute B: 3 users (u1 u7 u8), 4 frames.
-# Both: minute B+60 holds u2..u6, u9, u10 = 7 users, 7 frames. (Taking the
-# largest ts, 100, as partition time would make lines 7-9 late for both.)
-LATENESS_STREAM = [("u1", 50), ("u2", 61), ("u3", 66), ("u4", 67), ("u5", 68), ("u6", 100), ("u7", 45),
+# Both: minute B+60 holds u2..u6, u9, u10 = 7 users, 7 frames.
+LATENESS_STREAM = [("u1", 50), ("u2", 61), ("u3", 66), ("u4", 67), ("u5", 68), ("u6", 69), ("u7", 45),
                    ("u1", 57), ("u8", 59), ("u9", 70), ("u10", 71)]
 EXPECTED = {
     "5s": ([("minute", B, B + 60, 1, 1, 0), ("minute", B + 60, B + 120, 7, 7, 0)], [(7, "late"), (8, "late"),
@@ -403,7 +401,7 @@ ROUND_TRIPS = [
                    "    linger.ms: \"5\"\nstate_dir: \"~\"\nlog:\n  level: warn\n",
      ["--input", "my file.jsonl", "--late-policy", "update", "--retention", "2h", "--lateness", "90s",
       "--ts-unit", "ms", "--max-frame-bytes", "1000", "--no-early-results", "--log-format", "json",
-      "--metrics-address", "127.0.0.1:0", "--windows", "week,minute", "--outlier-confirm", "5",
+      "--metrics-address", "127.0.0.1:0", "--windows", "week,minute", "--outlier-confirm", "5", "--partition-time-confirm", "2",
       "--outlier-threshold", "2500ms", "--parse-threads", "-1", "--idle-timeout", "1500ms", "--no-progress",
       "--max-future-skew", "7d", "--commit-interval", "100ms", "--topic", "in.t", "--output-topic", "out-t",
       "--dead-letter-topic", "dl_t", "--application-id", "app2", "--state-dir", "/tmp/st ate",

@@ -69,6 +69,7 @@ def case(seed):
         "--retention", rnd.choice(["10m", "1h", "2d"]),
         "--outlier-threshold", rnd.choice(["10m", "1h"]),
         "--outlier-confirm", str(rnd.choice([2, 3, 5])),
+        "--partition-time-confirm", str(rnd.choice([1, 1, 3])),
         "--max-frame-bytes", str(rnd.choice([1 << 20, 700])),
         "--ts-unit", "ms" if ms else "s",
     ]

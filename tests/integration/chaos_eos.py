@@ -7,8 +7,9 @@ SIGKILL at random moments, again and again, a third of the restarts with its
 state directory wiped (so that it rebuilds from the changelog alone); a last
 run with --until-end finishes the topic. The stream arrives in chunks, one
 before each run. About one run in seven dies while starting or restoring,
-the others 0-0.35 s after their partitions are assigned. At least 3 kills
-must be seen to find input left to read (uniqd's consumer-lag gauges just
+one in seven 0-0.35 s after their partitions are assigned, the others
+0-0.15 s after they began to read. At least 3 kills must be seen to find
+input left to read (uniqd's consumer-lag gauges just
 before the kill; a kill before the first gauge is not counted), or the test
 fails as one that tested little. Then, reading with isolation level
 read_committed:
@@ -21,10 +22,14 @@ read_committed:
 Why the 4-partition interleaving cannot change the answer: the generator
 delays frames by at most --max-delay (8 s); a bit flip that moves ts by less
 than --outlier-threshold (10 s) is accepted as a normal frame, a larger one
-is an isolated suspect, rejected in any interleaving. So every accepted ts is
-at least 18 s behind the true event time, while the watermark (the minimum
-over partitions of partition time minus lateness, 30 s) stays at least 30 s
-behind the same time: no frame is ever late, in any order of reading.
+is an isolated suspect, rejected in any interleaving. The test runs with
+--partition-time-confirm 3: scattered flips never come three in a row, so
+they never move a partition's time (with the default, the largest accepted
+ts, a flip 10 s ahead would push the frames after it out of the threshold,
+and which ones depends on the reading order). So every accepted ts is at
+least 18 s behind the true event time, while the watermark (the minimum over
+partitions of partition time minus lateness, 30 s) stays at least 30 s behind
+the same time: no frame is ever late, in any order of reading.
 
 With --broker-restart: one uniqd run through a broker restart while a
 transaction is open, then the same checks.
@@ -47,7 +52,8 @@ import time
 import urllib.request
 
 SKIP = 77
-FLAGS = ["--lateness", "30s", "--outlier-threshold", "10s", "--windows", "minute,hour,day,week,month,year"]
+FLAGS = ["--lateness", "30s", "--outlier-threshold", "10s", "--partition-time-confirm", "3",
+         "--windows", "minute,hour,day,week,month,year"]
 
 
 def log(msg):
@@ -71,6 +77,16 @@ def wait_for_line(p, path, offset, needle, timeout):
             f.seek(offset)
             if needle in f.read():
                 return
+        time.sleep(0.02)
+
+
+def wait_for_backlog(p, path, offset, timeout):
+    """Until uniqd's consumer-lag gauges appear (it has fetched from its
+    partitions: reading has begun), the process exits, or timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and p.poll() is None:
+        if backlog(path, offset) is not None:
+            return
         time.sleep(0.02)
 
 
@@ -220,15 +236,21 @@ def main():
         p = subprocess.Popen(base + ["--parse-threads", "-1" if i % 2 else "2", "--metrics-address", "127.0.0.1:0"],
                              stdout=logs, stderr=logs)
         # A kill must find work in hand, whatever the speed of the machine:
-        # about one run in seven dies while starting or restoring; the others
-        # a random moment (0-0.35 s, up to two 200 ms commits) after their
-        # partitions are assigned, while their chunk is read (a chunk takes
-        # ~0.2 s here).
-        if rnd.random() < 0.15:
+        # about one run in seven dies while starting or restoring; one in
+        # seven 0-0.35 s after its partitions are assigned (restoring or
+        # reading); the others 0-0.15 s after reading began (its consumer-lag
+        # gauges appeared), while their chunk is read (a chunk takes ~0.2 s
+        # here, a 200 ms commit may fall in between).
+        roll = rnd.random()
+        if roll < 0.15:
             delay, phase = rnd.uniform(0.0, 0.4), "start-up/restore"
+        elif roll < 0.3:
+            wait_for_line(p, log_path, log_from, b"[kafka] assigned ", 60)
+            delay, phase = rnd.uniform(0.0, 0.35), "assignment"
         else:
             wait_for_line(p, log_path, log_from, b"[kafka] assigned ", 60)
-            delay, phase = rnd.uniform(0.0, 0.35), "reading"
+            wait_for_backlog(p, log_path, log_from, 60)
+            delay, phase = rnd.uniform(0.0, 0.15), "reading"
         try:
             rc = p.wait(timeout=delay)
             log(f"run {i}: exited {rc} by itself before the kill")

@@ -41,17 +41,18 @@ EngineOptions minute_only() {
 }
 
 TEST(Engine, MinuteIsFinalLatenessAfterItsEnd) {
-  // The watermark is the partition time (third largest ts) minus 5 s.
+  // The watermark is the partition time (the largest accepted ts) minus 5 s.
   Harness h(minute_only());
   for (int t : {1000, 1001, 1002}) h.frame(1468244340 + t % 3, "u" + std::to_string(t));
   h.frame(1468244399, "a");
-  h.frame(1468244405, "b");
-  h.frame(1468244406, "c");  // partition time 1468244399: watermark 1468244394
+  h.frame(1468244404, "b");  // watermark 1468244399: one second short
   EXPECT_TRUE(h.results.all.empty());
-  h.frame(1468244407, "d");  // partition time 1468244405: watermark reaches the end, 1468244400
+  h.frame(1468244405, "c");  // watermark reaches the end, 1468244400
   EXPECT_EQ(h.results.brief(), (V{"minute/1468244340:4/4/r0"}));
+  h.frame(1468244395, "d");  // late: its minute is final
+  EXPECT_EQ(h.rejects.all.size(), 1u);
   h.engine.finish();
-  EXPECT_EQ(h.results.brief(), (V{"minute/1468244340:4/4/r0", "minute/1468244400:3/3/r0"}));
+  EXPECT_EQ(h.results.brief(), (V{"minute/1468244340:4/4/r0", "minute/1468244400:2/2/r0"}));
 }
 
 TEST(Engine, CarriedStatsAreCountedOn) {
@@ -69,8 +70,10 @@ TEST(Engine, CarriedStatsAreCountedOn) {
   EXPECT_EQ(h.engine.stats().rejected_total(), 2u);
 }
 
-TEST(Engine, WatermarkFollowsTheThirdLargestTimestamp) {
-  Harness h(minute_only());
+TEST(Engine, PartitionTimeConfirm3FollowsTheThirdLargestTimestamp) {
+  EngineOptions o = minute_only();
+  o.outlier.partition_time_confirm = 3;
+  Harness h(o);
   for (int i = 0; i < 3; ++i) h.frame(1468244340 + i, "a");
   h.frame(1468244405, "b");
   h.frame(1468244406, "c");

@@ -27,6 +27,20 @@ TEST(OutlierFilter, FirstFramesConfirmEachOther) {
   EXPECT_TRUE(r.seen.empty()) << "held until K frames agree";
   offer(o, r, 999);
   EXPECT_EQ(r.seen, (Seen{{'a', 1000}, {'a', 1001}, {'a', 999}}));
+  EXPECT_EQ(o.partition_time(), 1001) << "the largest accepted ts (DESIGN.md §3)";
+  offer(o, r, 1000);
+  EXPECT_EQ(o.partition_time(), 1001) << "never goes back";
+  offer(o, r, 1005);
+  EXPECT_EQ(o.partition_time(), 1005);
+}
+
+TEST(OutlierFilter, PartitionTimeConfirm3TakesTheSmallestOfTheLastThree) {
+  OutlierFilter o({3600, 3, 4, 3});
+  Recorder r;
+  offer(o, r, 1000);
+  offer(o, r, 1001);
+  offer(o, r, 999);
+  EXPECT_EQ(r.seen, (Seen{{'a', 1000}, {'a', 1001}, {'a', 999}}));
   EXPECT_EQ(o.partition_time(), 1000) << "never goes back: 1000 was the smallest of the first one";
   offer(o, r, 1002);
   EXPECT_EQ(r.seen.back(), std::make_pair('a', std::int64_t{1002}));
@@ -47,7 +61,7 @@ TEST(OutlierFilter, IsolatedFlipIsRejectedAfterKOthers) {
   EXPECT_EQ(r.seen, (Seen{{'a', 100004}, {'a', 100005}}));
   offer(o, r, 100006);
   EXPECT_EQ(r.seen, (Seen{{'a', 100004}, {'a', 100005}, {'a', 100006}, {'o', 100000 + (1 << 20)}}));
-  EXPECT_EQ(o.partition_time(), 100004) << "the flip never moved partition time";
+  EXPECT_EQ(o.partition_time(), 100006) << "the flip never moved partition time";
 }
 
 TEST(OutlierFilter, BackwardFlipIsRejectedToo) {
@@ -69,7 +83,7 @@ TEST(OutlierFilter, RealGapIsFollowed) {
   offer(o, r, 107201);
   offer(o, r, 107202);  // third member: confirmed
   EXPECT_EQ(r.seen, (Seen{{'a', 100003}, {'a', 107200}, {'a', 107201}, {'a', 107202}}));
-  EXPECT_EQ(o.partition_time(), 107200);
+  EXPECT_EQ(o.partition_time(), 107202);
 }
 
 TEST(OutlierFilter, FlippedFirstFrameDoesNotWin) {
@@ -82,11 +96,21 @@ TEST(OutlierFilter, FlippedFirstFrameDoesNotWin) {
   // against it by then and goes.
   EXPECT_EQ(r.seen, (Seen{{'a', 100000}, {'a', 100001}, {'a', 100002}, {'o', 900'000'000}, {'a', 100003},
                           {'a', 100004}, {'a', 100005}}));
-  EXPECT_EQ(o.partition_time(), 100003);
+  EXPECT_EQ(o.partition_time(), 100005);
 }
 
-TEST(OutlierFilter, ForwardFlipWithinThresholdDoesNotMovePartitionTime) {
+TEST(OutlierFilter, ForwardFlipWithinThresholdMovesPartitionTimeByDefault) {
+  // DESIGN.md §3: the partition time is the largest accepted ts, and a flip
+  // within the threshold is accepted.
   OutlierFilter o({3600, 3, 4});
+  Recorder r;
+  for (int i = 0; i < 3; ++i) offer(o, r, 100000 + i);
+  offer(o, r, 100000 + 2048);
+  EXPECT_EQ(o.partition_time(), 100000 + 2048);
+}
+
+TEST(OutlierFilter, ForwardFlipWithinThresholdDoesNotMovePartitionTimeWithConfirm3) {
+  OutlierFilter o({3600, 3, 4, 3});
   Recorder r;
   for (int i = 0; i < 3; ++i) offer(o, r, 100000 + i);
   offer(o, r, 100000 + 2048);  // bit 11 flipped: 34 min ahead, within the threshold

@@ -570,7 +570,7 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
         case 4: ts_val = "[]"; break;
         case 5: ts_val = "-1"; break;
         case 6: ts_val = v > 0 ? "-" + vs : "-1"; break;
-        case 7: ts_val = "-0.5"; break;
+        case 7: ts_val = "-1.5"; break;  // (-0.5 truncates to 0, a valid ts)
         case 8: ts_val = R"("")"; break;
         case 9: ts_val = R"("abc")"; break;
         case 10: ts_val = "\"-" + vs + '"'; break;
@@ -579,10 +579,11 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
         case 13: ts_val = '"' + vs + ".5\""; break;
         case 14: ts_val = "\"+" + vs + '"'; break;
         case 15: ts_val = R"("1e9")"; break;
-        case 16: ts_val = R"("12345678901234567890")"; break;  // 20 digits
-        case 17: ts_val = ms ? "300000000000000" : "300000000000"; break;  // > year 9999
-        case 18: ts_val = ms ? R"("300000000000000")" : R"("300000000000")"; break;
-        case 19: ts_val = "1e300"; break;
+        // (Well-formed values past the year 9999 are future, not bad_ts.)
+        case 16: ts_val = R"("12345678901234567890.0")"; break;
+        case 17: ts_val = "-1e300"; break;
+        case 18: ts_val = "-1.0"; break;
+        case 19: ts_val = "-9223372036854775808"; break;
         case 20: ts_val = R"("0x5783d4f4")"; break;
         case 21: ts_val = R"("١٤٦٨٢٤٤٣٤٠")"; break;  // Arabic-Indic digits
         case 22: ts_val = R"({"ts":)" + vs + '}'; break;

@@ -35,6 +35,7 @@ struct Options {
   i64 lateness = 5000, retention = 3600000, threshold = 3600000, skew = 3600000;  // ms
   bool update = false, ts_ms = false;
   i64 confirm = 3;
+  i64 ptime_confirm = 1;  // 1: ptime is the largest accepted ts
   std::uint64_t max_frame = 1 << 20;
 };
 const char* const kGranNames[] = {"minute", "hour", "day", "week", "month", "year"};
@@ -89,6 +90,10 @@ Options parse_args(int argc, char** argv) {
       auto v = parse_number_unit(val, {{"", 1}});
       if (!v || *v < 1) usage_error("bad --outlier-confirm: " + val);
       o.confirm = *v;
+    } else if (a == "--partition-time-confirm") {
+      auto v = parse_number_unit(val, {{"", 1}});
+      if (!v || *v < 1) usage_error("bad --partition-time-confirm: " + val);
+      o.ptime_confirm = *v;
     } else if (a == "--max-frame-bytes") {
       auto v = parse_number_unit(val, {{"", 1}, {"B", 1}, {"KiB", 1 << 10}, {"MiB", 1 << 20},
                                        {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000000},
@@ -188,21 +193,27 @@ Parsed parse_frame(const std::string& line, bool ts_ms) {
   if (h.uid.count == 0) return {"missing_uid", {}, 0};
   if (h.ts.count == 0) return {"missing_ts", {}, 0};
   if (h.uid.kind != Field::string && h.uid.kind != Field::integer) return {"bad_uid_type", {}, 0};
-  i64 v = -1;  // raw ts in the input unit; -1 = bad
+  i64 v = -1;            // raw ts in the input unit; -1 = bad
+  bool beyond = false;   // well-formed but past INT64_MAX: beyond any wall clock
+  auto from_digits = [&](std::string d) {  // d holds decimal digits only
+    d.erase(0, std::min(d.find_first_not_of('0'), d.size() - 1));  // leading zeros
+    if (d.size() > 19 || (d.size() == 19 && d > "9223372036854775807")) beyond = true;
+    else v = std::stoll(d);
+  };
   const std::string& t = h.ts.text;
   if (h.ts.kind == Field::integer) {
-    if (t[0] != '-' && (t.size() < 19 || (t.size() == 19 && t <= "9223372036854775807")))
-      v = std::stoll(t);
+    if (t[0] != '-') from_digits(t);
   } else if (h.ts.kind == Field::string) {
-    bool digits = !t.empty() && t.size() <= 19 &&
-                  std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (digits && (t.size() < 19 || t <= "9223372036854775807")) v = std::stoll(t);
+    if (!t.empty() && std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      from_digits(t);
   } else if (h.ts.kind == Field::floating) {
-    // >= 0 before truncation (so -0.5 is bad, -0.0 is 0); < 2^63 to fit.
-    if (h.ts.f >= 0 && h.ts.f < 9223372036854775808.0) v = static_cast<i64>(h.ts.f);
+    // Truncated toward zero (so -0.5 is 0, -1.0 is bad); from 2^63 on it cannot fit.
+    if (h.ts.f >= 9223372036854775808.0) beyond = true;
+    else if (h.ts.f > -1) v = static_cast<i64>(h.ts.f);
   }
   if (v >= 0 && ts_ms) v /= 1000;
-  if (v < 0 || v > kMaxTs) return {"bad_ts", {}, 0};
+  if (beyond || v > kMaxTs) return {"future", {}, 0};  // past 9999-12-31: beyond any clock
+  if (v < 0) return {"bad_ts", {}, 0};
   return {"", h.uid.text, v};
 }
 
@@ -368,9 +379,10 @@ class Oracle {
       emit(k, w, w.revision + 1);
     }
     // Advance ptime and the watermark, then emit what became final.
-    // ptime: the largest min over K consecutive accepted ts (min so far before K).
+    // ptime: the largest min over N consecutive accepted ts (min so far before
+    // N); N = 1 (default): the largest accepted ts.
     recent_.push_back(f.ts);
-    if (recent_.size() > static_cast<std::size_t>(o_.confirm)) recent_.pop_front();
+    if (recent_.size() > static_cast<std::size_t>(o_.ptime_confirm)) recent_.pop_front();
     const i64 low = *std::min_element(recent_.begin(), recent_.end());
     if (!ptime_ || low > *ptime_) ptime_ = low;
     wm_ = std::max(wm_, *ptime_ * 1000 - o_.lateness);
@@ -395,7 +407,7 @@ class Oracle {
   Options o_;
   std::ostream* rejects_out_;
   std::optional<i64> ptime_;
-  std::deque<i64> recent_;  // the last K accepted ts
+  std::deque<i64> recent_;  // the last N accepted ts
   i64 wm_ = INT64_MIN;  // watermark in ms; nothing is final before the first accept
   std::vector<Cluster> clusters_;  // pending, oldest first
   std::map<Key, Window> windows_;  // open windows, and final ones kept for updates

@@ -56,15 +56,15 @@ case("rejects", "--windows minute --max-frame-bytes 256", [
     b'{"uid":-0,"ts":1468244345}',                                # 19 ok: uid "0"
     b'{"uid":"0","ts":1468244345}',                               # 20 ok: same user
     b'{"uid":"e","ts":"+1468244345"}',                            # 21
-    b'{"uid":"e","ts":"12345678901234567890"}',                   # 22 20 digits
-    b'{"uid":"e","ts":253402300800}',                             # 23 after 9999-12-31
+    b'{"uid":"e","ts":"12345678901234567890"}',                   # 22 20 digits: future
+    b'{"uid":"e","ts":253402300800}',                             # 23 after 9999-12-31: future
     b'{"uid":null,"ts":1468244345}',                              # 24
     b'{"uid":1e2,"ts":1468244345}',                               # 25
     b'{"uid":"e","ts":true}',                                     # 26
     b' \t  ',                                                     # 27 blank
     b'{"uid":"f","ts":1468244346,"t\\u0073":1}',                  # 28 duplicate ts (escaped)
-    b'{"uid":"f","ts":-0.5}',                                     # 29
-    b'{"uid":"f","ts":9223372036854775808}',                      # 30 > int64
+    b'{"uid":"f","ts":-0.5}',                                     # 29 truncated: 0, a suspect
+    b'{"uid":"f","ts":9223372036854775808}',                      # 30 > int64: future
     b'{"uid":"\xff","ts":1468244346}',                            # 31 invalid UTF-8
     b'{"uid":"g","ts":1468244346}\r\n',                           # 32 ok, CRLF
     b'{"uid":"h","ts":"146824434 "}',                             # 33
@@ -78,15 +78,19 @@ case("rejects", "--windows minute --max-frame-bytes 256", [
     b'{"uid":"","ts":1468244347}',                                # 41 ok: empty uid
     b'{"uid":"","ts":1468244347.0}',                              # 42 ok
     b'{"uid":9223372036854775807,"ts":0.0}',                      # 43 ok: ts 0 (1970) is a suspect
-  ], [res("minute", "2016-07-11T13:39:00Z", 8, 11)],
+    b'{"uid":"i","ts":"000000000001468244347"}',                  # 44 ok: leading zeros
+    b'{"uid":"j","ts":1468244347000}',                            # 45 ms sent as s: future
+  ], [res("minute", "2016-07-11T13:39:00Z", 9, 12)],
   [(3,"malformed_json"),(4,"duplicate_key"),(5,"missing_uid"),(6,"missing_ts"),(7,"bad_uid_type"),
    (8,"bad_ts"),(9,"future"),(10,"too_large"),(15,"malformed_json"),(16,"malformed_json"),
-   (17,"malformed_json"),(18,"malformed_json"),(21,"bad_ts"),(22,"bad_ts"),(23,"bad_ts"),
-   (24,"bad_uid_type"),(25,"bad_uid_type"),(26,"bad_ts"),(28,"duplicate_key"),(29,"bad_ts"),
-   (30,"bad_ts"),(31,"malformed_json"),(33,"bad_ts"),(34,"bad_uid_type"),(35,"malformed_json"),
+   (17,"malformed_json"),(18,"malformed_json"),(21,"bad_ts"),(22,"future"),(23,"future"),
+   (24,"bad_uid_type"),(25,"bad_uid_type"),(26,"bad_ts"),(28,"duplicate_key"),(29,"outlier"),
+   (30,"future"),(31,"malformed_json"),(33,"bad_ts"),(34,"bad_uid_type"),(35,"malformed_json"),
    (36,"malformed_json"),(37,"malformed_json"),(38,"malformed_json"),(39,"malformed_json"),
-   (43,"outlier")])
-# users: a b c 123 0 g "é ж" "" = 8; frames: 1 11 12 13 14 19 20 32 40 41 42 = 11
+   (43,"outlier"),(45,"future")])
+# users: a b c 123 0 g "é ж" "" i = 9; frames: 1 11 12 13 14 19 20 32 40 41 42 44 = 12
+# Lines 29 and 43 (ts 0) are suspects: 32, 40 and 41 reject the first cluster
+# (29); 43 starts another, rejected at end of input.
 
 # ---- nesting depth: the root object is depth 1; 1024 is allowed, 1025 is malformed
 def nested(n): return b'{"uid":"a","ts":1468244340,"x":' + b"[" * (n - 1) + b"]" * (n - 1) + b"}"
@@ -108,11 +112,35 @@ late_frames = [fr("a", ep("2016-07-11T13:39:00Z")), fr("b", ep("2016-07-11T13:40
     fr("f", ep("2016-07-11T14:30:06Z")), fr("g", ep("2016-07-11T14:30:07Z")),
     fr("k", ep("2016-07-11T14:30:08Z")), fr("h", ep("2016-07-11T13:39:05Z")),
     fr("i", ep("2016-07-11T12:00:00Z")), fr("j", ep("2016-07-11T14:35:00Z"))]
-# Partition time is the largest min over 3 consecutive accepted ts: line 6
-# brings it to 13:40:00; lines 7-9 are the first three in a row past 14:30,
-# so line 9 moves it to 14:30:06 (watermark 14:30:01) and closes 13:39, 13:40
-# and hour 13. Line 10 is then late for both its windows, line 11 too.
+# Default: the partition time is the largest accepted ts. Line 2 (13:40:10)
+# closes minute 13:39 (watermark 13:40:05); line 3 is late for it but counts
+# for hour 13. Line 4 (14:30:05, watermark 14:30:00) closes minute 13:40 and
+# hour 13, so lines 5, 6, 10 and 11 are late for both their windows. Line 12
+# (14:35:00) closes minute 14:30 (d f g k); end of input the rest.
 case("late_drop", "--windows minute,hour --outlier-threshold 3h", late_frames, [
+    res("minute", "2016-07-11T13:39:00Z", 1, 1), res("minute", "2016-07-11T13:40:00Z", 1, 1),
+    res("hour", "2016-07-11T13:00:00Z", 3, 3), res("minute", "2016-07-11T14:30:00Z", 4, 4),
+    res("minute", "2016-07-11T14:35:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 5, 5)],
+    [(5, "late"), (6, "late"), (10, "late"), (11, "late")])
+# With update and 1h retention: line 3 revises minute 13:39 (a c); line 5
+# revises minute 13:40 (b e) and hour 13 (a b c e), in end order; line 6 adds
+# only a frame (no emission); line 10 revises minute 13:39 (a c h) and hour 13
+# (5 users, 6 frames); line 11 is past retention for both its windows.
+case("late_update", "--windows minute,hour --outlier-threshold 3h --late-policy update --retention 1h",
+    late_frames, [
+    res("minute", "2016-07-11T13:39:00Z", 1, 1), res("minute", "2016-07-11T13:39:00Z", 2, 2, 1),
+    res("minute", "2016-07-11T13:40:00Z", 1, 1), res("hour", "2016-07-11T13:00:00Z", 3, 3),
+    res("minute", "2016-07-11T13:40:00Z", 2, 2, 1), res("hour", "2016-07-11T13:00:00Z", 4, 4, 1),
+    res("minute", "2016-07-11T13:39:00Z", 3, 3, 2), res("hour", "2016-07-11T13:00:00Z", 5, 6, 2),
+    res("minute", "2016-07-11T14:30:00Z", 4, 4), res("minute", "2016-07-11T14:35:00Z", 1, 1),
+    res("hour", "2016-07-11T14:00:00Z", 5, 5)],
+    [(11, "late")])
+# --partition-time-confirm 3: the partition time is the largest min over 3
+# consecutive accepted ts. Line 6 brings it to 13:40:00; lines 7-9 are the
+# first three in a row past 14:30, so line 9 moves it to 14:30:06 (watermark
+# 14:30:01) and closes 13:39, 13:40 and hour 13. Line 10 is then late for
+# both its windows, line 11 too.
+case("late_drop_confirm3", "--windows minute,hour --outlier-threshold 3h --partition-time-confirm 3", late_frames, [
     res("minute", "2016-07-11T13:39:00Z", 2, 2), res("minute", "2016-07-11T13:40:00Z", 2, 3),
     res("hour", "2016-07-11T13:00:00Z", 4, 5), res("minute", "2016-07-11T14:30:00Z", 4, 4),
     res("minute", "2016-07-11T14:35:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 5, 5)],
@@ -120,13 +148,27 @@ case("late_drop", "--windows minute,hour --outlier-threshold 3h", late_frames, [
 # With update and 1h retention, line 10 revises minute 13:39 and hour 13 (in
 # end order); line 11 is past retention for both its windows (12:01 and 13:00
 # plus 1h are behind the watermark).
-case("late_update", "--windows minute,hour --outlier-threshold 3h --late-policy update --retention 1h",
+case("late_update_confirm3",
+    "--windows minute,hour --outlier-threshold 3h --late-policy update --retention 1h --partition-time-confirm 3",
     late_frames, [
     res("minute", "2016-07-11T13:39:00Z", 2, 2), res("minute", "2016-07-11T13:40:00Z", 2, 3),
     res("hour", "2016-07-11T13:00:00Z", 4, 5), res("minute", "2016-07-11T13:39:00Z", 3, 3, 1),
     res("hour", "2016-07-11T13:00:00Z", 5, 6, 1), res("minute", "2016-07-11T14:30:00Z", 4, 4),
     res("minute", "2016-07-11T14:35:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 5, 5)],
     [(11, "late")])
+
+# ---- out of order, the partition time as DESIGN.md defines it (largest accepted ts):
+#      b (13:01:10) closes minute 13:00 with a alone; c (13:00:20) is late for it
+#      but counts for hour 13. With --partition-time-confirm 3 the partition time
+#      stays at 13:00:10 (min of a b c) and nothing closes before end of input.
+B = ep("2016-07-11T13:00:00Z")
+case("ptime_max", "--windows minute,hour", [fr("a", B + 10), fr("b", B + 70), fr("c", B + 20)],
+     [res("minute", "2016-07-11T13:00:00Z", 1, 1), res("minute", "2016-07-11T13:01:00Z", 1, 1),
+      res("hour", "2016-07-11T13:00:00Z", 3, 3)], [])
+case("ptime_confirm3", "--windows minute,hour --partition-time-confirm 3",
+     [fr("a", B + 10), fr("b", B + 70), fr("c", B + 20)],
+     [res("minute", "2016-07-11T13:00:00Z", 2, 2), res("minute", "2016-07-11T13:01:00Z", 1, 1),
+      res("hour", "2016-07-11T13:00:00Z", 3, 3)], [])
 
 # ---- outliers rejected: at the start (before ptime), in the middle, pending at the end
 case("outlier", "--windows minute,hour", [
@@ -196,7 +238,7 @@ case("ts_ms", "--windows minute --ts-unit ms", [
     b'{"uid":"c","ts":1468244399999.9}', b'{"uid":"d","ts":999}',
     b'{"uid":"e","ts":253402300799999}', b'{"uid":"e","ts":253402300800000}'],
     [res("minute", "2016-07-11T13:39:00Z", 3, 3)],
-    [(4, "outlier"), (5, "future"), (6, "bad_ts")])
+    [(4, "outlier"), (5, "future"), (6, "future")])
 
 # ---- all six windows by default; duplicates of a user; a blank last line without \n
 case("defaults", "", [fr("a", T0), fr("a", T0 + 1), fr(7, T0 + 2), fr("7", T0 + 70),
