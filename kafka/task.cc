@@ -439,6 +439,7 @@ class Task final : public RdKafka::RebalanceCb {
     switch (m.err()) {
       case RdKafka::ERR_NO_ERROR: {
         PartitionState& ps = partitions_[m.partition()];
+        if (ps.next < 0 && eos_) check_resume_offset(m.partition(), m.offset());
         ps.last_message = Clock::now();
         ps.next = m.offset() + 1;
         const processor::SourcePosition pos{m.partition(), m.offset()};
@@ -516,6 +517,24 @@ class Task final : public RdKafka::RebalanceCb {
     }
     fill_state_metrics(s);
     metrics_->publish(std::move(s));
+  }
+
+  // The first message read from a partition shows where the group resumed.
+  // The state store never runs ahead of the group's committed offsets, so an
+  // earlier offset than its checkpoint's means the offsets were moved back
+  // (a reset, or a deleted group starting from the earliest): what lies in
+  // between was counted already and is counted again.
+  void check_resume_offset(std::int32_t partition, std::int64_t offset) {
+    const auto it = checkpoint_input_.find(partition);
+    if (it == checkpoint_input_.end() || offset >= it->second) return;
+    klog().warn(
+        "{}[{}]: reading from offset {}, but the state store already counts this partition's input up to offset "
+        "{}: the {} messages in between are processed again (in windows still open their frames are counted "
+        "twice, unique users do not change; for closed windows they are late). Was the consumer group's offset "
+        "reset? To reprocess from scratch, stop uniqd, delete the topic {}-changelog and the state directory, "
+        "then start it.",
+        c_.kafka.input_topic, partition, offset, it->second, it->second - offset, c_.application_id);
+    checkpoint_input_.erase(it);
   }
 
   void fill_state_metrics(processor::MetricsSnapshot& s) const {
@@ -709,7 +728,9 @@ class Task final : public RdKafka::RebalanceCb {
     // Partitions this process has not written to keep the offset they were
     // restored to.
     for (const auto& [p, next] : publisher_->changelog_next()) changelog_next_[p] = next;
-    const state::Status s = durable_->write(changes, state::Checkpoint{std::move(snapshot), changelog_next_});
+    const state::Status s =
+        durable_->write(changes, state::Checkpoint{std::move(snapshot), changelog_next_, committed_next_});
+    checkpoint_input_ = committed_next_;
     const auto ms = [](Clock::time_point a, Clock::time_point b) {
       return std::chrono::duration<double, std::milli>(b - a).count();
     };
@@ -826,6 +847,7 @@ class Task final : public RdKafka::RebalanceCb {
       fatal_ = true;
       return;
     }
+    checkpoint_input_ = checkpoint ? checkpoint->input_next : std::map<std::int32_t, std::int64_t>{};
     std::vector<RdKafka::TopicPartition*> parts;
     for (const auto& [p, ps] : partitions_) {
       parts.push_back(RdKafka::TopicPartition::create(c_.kafka.input_topic, p));
@@ -948,6 +970,13 @@ class Task final : public RdKafka::RebalanceCb {
     }
     reader->close();
     if (g_stop != 0) return 0;
+    // The store's input offsets hold only when the changelog had nothing newer.
+    checkpoint_input_ = checkpoint && records == 0 ? checkpoint->input_next : std::map<std::int32_t, std::int64_t>{};
+    if (checkpoint && !checkpoint_input_.empty()) {
+      std::string text;
+      for (const auto& [p, next] : checkpoint_input_) text += fmt::format("{}{}:{}", text.empty() ? "" : " ", p, next);
+      klog().info("state store checkpoint: input offsets {} (partition:next)", text);
+    }
     if (records > 0) {
       s = durable_->write_all(state::Checkpoint{snapshot, next});
       if (!s.ok()) {
@@ -1008,6 +1037,9 @@ class Task final : public RdKafka::RebalanceCb {
   processor::EngineStats committed_stats_;
   // Per input partition, the offset the last transaction committed.
   std::map<std::int32_t, std::int64_t> committed_next_;
+  // Per input partition, where the input counted in the state store ends
+  // (its checkpoint); empty when unknown (restored from the changelog).
+  std::map<std::int32_t, std::int64_t> checkpoint_input_;
   // Per changelog partition, where RocksDB's checkpoint says to replay from.
   std::map<std::int32_t, std::int64_t> changelog_next_;
 };

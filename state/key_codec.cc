@@ -126,35 +126,23 @@ bool decode_u32_value(std::string_view value, std::uint32_t* v) {
   return true;
 }
 
-std::string encode_checkpoint(const Checkpoint& checkpoint) {
-  std::string out;
-  out.reserve(1 + 4 + checkpoint.snapshot.size() + 4 + 12 * checkpoint.changelog_next.size());
-  out.push_back(static_cast<char>(kCheckpointFormat));
-  put_be(out, checkpoint.snapshot.size(), 4);
-  out.append(checkpoint.snapshot);
-  put_be(out, checkpoint.changelog_next.size(), 4);
-  for (const auto& [partition, offset] : checkpoint.changelog_next) {
+namespace {
+
+void put_offsets(std::string& out, const std::map<std::int32_t, std::int64_t>& offsets) {
+  put_be(out, offsets.size(), 4);
+  for (const auto& [partition, offset] : offsets) {
     put_be(out, static_cast<std::uint32_t>(partition), 4);
     put_be(out, static_cast<std::uint64_t>(offset), 8);
   }
-  return out;
 }
 
-Status decode_checkpoint(std::string_view value, Checkpoint* checkpoint) {
-  Reader in(value);
-  std::uint64_t version = 0, snapshot_bytes = 0, entries = 0;
-  if (!in.get(1, &version)) return Status::Corruption("checkpoint: empty value");
-  if (version != kCheckpointFormat) {
-    return Status::Corruption("checkpoint: unknown format version " + std::to_string(version));
-  }
-  Checkpoint out;
-  if (!in.get(4, &snapshot_bytes) || !in.get(static_cast<std::size_t>(snapshot_bytes), &out.snapshot) ||
-      !in.get(4, &entries)) {
-    return Status::Corruption("checkpoint: truncated (" + std::to_string(value.size()) + " bytes)");
-  }
+// what: "changelog" or "input", for the message. last: nothing may follow.
+Status get_offsets(Reader& in, const char* what, bool last, std::map<std::int32_t, std::int64_t>* out) {
+  std::uint64_t entries = 0;
+  if (!in.get(4, &entries)) return Status::Corruption(std::string("checkpoint: truncated before the ") + what + " offsets");
   // Checked before the loop so that a garbage count cannot make it spin.
-  if (in.left() != entries * 12) {
-    return Status::Corruption("checkpoint: " + std::to_string(entries) + " changelog offsets need " +
+  if (last ? in.left() != entries * 12 : in.left() < entries * 12) {
+    return Status::Corruption("checkpoint: " + std::to_string(entries) + " " + what + " offsets need " +
                               std::to_string(entries * 12) + " bytes, " + std::to_string(in.left()) + " left");
   }
   for (std::uint64_t i = 0; i < entries; ++i) {
@@ -162,9 +150,43 @@ Status decode_checkpoint(std::string_view value, Checkpoint* checkpoint) {
     (void)in.get(4, &partition);
     (void)in.get(8, &offset);
     const auto p = static_cast<std::int32_t>(static_cast<std::uint32_t>(partition));
-    if (!out.changelog_next.emplace(p, static_cast<std::int64_t>(offset)).second) {
-      return Status::Corruption("checkpoint: partition " + std::to_string(p) + " appears twice");
+    if (!out->emplace(p, static_cast<std::int64_t>(offset)).second) {
+      return Status::Corruption(std::string("checkpoint: ") + what + " partition " + std::to_string(p) +
+                                " appears twice");
     }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string encode_checkpoint(const Checkpoint& checkpoint) {
+  std::string out;
+  out.reserve(1 + 4 + checkpoint.snapshot.size() + 8 +
+              12 * (checkpoint.changelog_next.size() + checkpoint.input_next.size()));
+  out.push_back(static_cast<char>(kCheckpointFormat));
+  put_be(out, checkpoint.snapshot.size(), 4);
+  out.append(checkpoint.snapshot);
+  put_offsets(out, checkpoint.changelog_next);
+  put_offsets(out, checkpoint.input_next);
+  return out;
+}
+
+Status decode_checkpoint(std::string_view value, Checkpoint* checkpoint) {
+  Reader in(value);
+  std::uint64_t version = 0, snapshot_bytes = 0;
+  if (!in.get(1, &version)) return Status::Corruption("checkpoint: empty value");
+  if (version != 1 && version != kCheckpointFormat) {
+    return Status::Corruption("checkpoint: unknown format version " + std::to_string(version));
+  }
+  Checkpoint out;
+  if (!in.get(4, &snapshot_bytes) || !in.get(static_cast<std::size_t>(snapshot_bytes), &out.snapshot)) {
+    return Status::Corruption("checkpoint: truncated (" + std::to_string(value.size()) + " bytes)");
+  }
+  const bool has_input = version >= 2;
+  if (auto s = get_offsets(in, "changelog", !has_input, &out.changelog_next); !s.ok()) return s;
+  if (has_input) {
+    if (auto s = get_offsets(in, "input", true, &out.input_next); !s.ok()) return s;
   }
   *checkpoint = std::move(out);
   return Status::OK();

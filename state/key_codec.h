@@ -38,7 +38,8 @@ inline constexpr char kMetaTag = 'm';
 inline constexpr char kChangelogBatchTag = 'B';
 inline constexpr std::string_view kCheckpointKey{"c"};
 inline constexpr std::string_view kMetaKey{"m"};
-inline constexpr std::uint8_t kCheckpointFormat = 1;
+// 2 adds the input offsets; 1 (changelog offsets only) still loads.
+inline constexpr std::uint8_t kCheckpointFormat = 2;
 
 inline constexpr std::size_t kWindowPrefixBytes = 1 + 2 + 1 + 8;
 inline constexpr std::size_t kPairKeyBytes = kWindowPrefixBytes + 16;

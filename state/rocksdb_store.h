@@ -74,10 +74,16 @@ struct Changes {
 
 // What a restart needs besides the pairs: the engine snapshot of the same
 // commit and, per changelog partition, the offset to replay the changelog
-// from (everything before it is already in this database).
+// from (everything before it is already in this database). input_next, per
+// input partition, is the offset the same commit sent to the consumer group:
+// the group's own committed offsets are what a restart resumes from (they
+// are committed atomically with the output), so these only let a restart
+// see that the group's offsets went back behind the state (a reset), which
+// would count frames twice.
 struct Checkpoint {
   std::string snapshot;
   std::map<std::int32_t, std::int64_t> changelog_next;
+  std::map<std::int32_t, std::int64_t> input_next{};
 };
 
 class RocksDbStore final : public WindowStore {

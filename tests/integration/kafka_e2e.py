@@ -2,7 +2,7 @@
 """uniqd against a real Kafka broker, end to end, held to the oracle.
 
 usage: kafka_e2e.py --uniqd U --gen G --oracle O [--keep DIR] CASE...
-CASE: single | partitions | broker_restart | latency | all
+CASE: single | partitions | broker_restart | latency | offset_reset | all
 
 Needs UNIQD_TEST_BROKERS and UNIQD_TEST_BROKER_DIR (tests/integration/with_broker.sh
 sets them); exits 77 (skipped) without them, 1 with a message on any mismatch.
@@ -29,6 +29,11 @@ sets them); exits 77 (skipped) without them, 1 with a message on any mismatch.
                   file-mode rejects. --restarts graceful,crash picks the sequence.
   latency         uniqd live while the frames are produced; prints its "results readable on
                   ... ms on average" line (reported, not judged beyond being there).
+  offset_reset    exactly_once only: two --until-end runs over growing input say nothing of a
+                  reset (the second logs the state store's input offsets); after the group's
+                  offsets are reset to the earliest (kafka-consumer-groups), a third warns once
+                  per partition that it reads from offset 0 while the state counts up to the
+                  end of what was produced.
 
 Every uniqd run's latency line is printed too. By hand:
 
@@ -38,6 +43,7 @@ Every uniqd run's latency line is printed too. By hand:
 import argparse
 import collections
 import os
+import re
 import shutil
 import sys
 import time
@@ -124,7 +130,7 @@ RESTART_FLAGS = PARTITION_FLAGS
 # leave no free size below 500.
 MFB_CANDIDATES = list(range(480, 380, -1)) + list(range(1000, 600, -1))
 
-ALL_CASES = ["single", "partitions", "broker_restart", "latency"]
+ALL_CASES = ["single", "partitions", "broker_restart", "latency", "offset_reset"]
 
 
 # ---------------------------------------------------------------- shared steps
@@ -437,6 +443,43 @@ def case_latency(c: Case):
         fail("uniqd published no result while live, or did not report their latency")
 
 
+# ---------------------------------------------------------------- e. consumer group offsets reset
+
+
+def case_offset_reset(c: Case):
+    """exactly_once: the state store's checkpoint holds the input offsets of
+    its commit. A restart that resumes where the state ends says nothing; one
+    whose group offsets were reset behind the state warns, per partition,
+    naming the offsets (what lies between is processed again)."""
+    if c.guarantee != "exactly_once":
+        log("  exactly_once only (the state store holds the checkpoint): skipped")
+        return
+    env = c.env
+    names = env.names("reset")
+    warning = re.compile(r"(\S+)\[(\d+)\]: reading from offset (\d+), but the state store already counts this "
+                         r"partition's input up to offset (\d+)")
+    first = dict(GEN_PARTITIONS, **{"--count": 6000, "--seed": 51})
+    per_part = env.gen_kafka(names.input, first, partitions=2, key="uid")
+    run = c.uniqd_until_end(names, PARTITION_FLAGS, "reset-1")
+    if warning.search(run.stderr):
+        fail(f"a first run warned of a reset:\n{ku.tail(run.stderr)}")
+    # More input, a plain restart: it resumes exactly where the state ends.
+    more = dict(first, **{"--seed": 52, "--start": START + 86400})
+    added = env.gen_kafka(names.input, more, partitions=2, key="uid")
+    run = c.uniqd_until_end(names, PARTITION_FLAGS, "reset-2")
+    if warning.search(run.stderr):
+        fail(f"a restart at the committed offsets warned of a reset:\n{ku.tail(run.stderr)}")
+    if "state store checkpoint: input offsets" not in run.stderr:
+        fail(f"the restart did not log the checkpoint's input offsets:\n{ku.tail(run.stderr)}")
+    ku.run([env.kafka, "groups", "--dir", env.broker_dir, "--reset-offsets", "--to-earliest", "--group",
+            names.app_id, "--topic", names.input, "--execute"], 120, "scripts/kafka groups --reset-offsets")
+    run = c.uniqd_until_end(names, PARTITION_FLAGS, "reset-3")
+    got = {int(m.group(2)): (m.group(1), int(m.group(3)), int(m.group(4))) for m in warning.finditer(run.stderr)}
+    want = {p: (names.input, 0, per_part[p] + added[p]) for p in range(2) if per_part[p] + added[p] > 0}
+    check([] if got == want else [f"warnings {got}, expected {want}"],
+          f"after the reset: one warning per partition, from offset 0, state up to {want}")
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -473,6 +516,8 @@ def main():
                 case_broker_restart(c, restarts)
             elif name == "latency":
                 case_latency(c)
+            elif name == "offset_reset":
+                case_offset_reset(c)
             log(f"== {name}: passed ({time.monotonic() - t0:.1f} s)")
         except ku.TestFailure as e:
             failed.append(name)

@@ -43,7 +43,7 @@ std::map<WindowKey, std::uint64_t> counts(RocksDbStore& store, const std::vector
 }
 
 bool operator==(const Checkpoint& a, const Checkpoint& b) {
-  return a.snapshot == b.snapshot && a.changelog_next == b.changelog_next;
+  return a.snapshot == b.snapshot && a.changelog_next == b.changelog_next && a.input_next == b.input_next;
 }
 
 // One changelog record as the Kafka side writes it.
@@ -524,7 +524,8 @@ TEST_F(RocksDbStoreTest, PairRunsAndSinglePairKeysLoadAndBadRunsAreReported) {
 
 TEST(CheckpointCodec, RoundTripAndGarbage) {
   const Checkpoint cp{std::string("\0\xff snapshot", 11),
-                      {{-1, 0}, {0, -5}, {7, std::numeric_limits<std::int64_t>::max()}}};
+                      {{-1, 0}, {0, -5}, {7, std::numeric_limits<std::int64_t>::max()}},
+                      {{0, 1234}, {3, 99}}};
   const auto bytes = encode_checkpoint(cp);
   Checkpoint back;
   ASSERT_TRUE(decode_checkpoint(bytes, &back).ok());
@@ -533,7 +534,9 @@ TEST(CheckpointCodec, RoundTripAndGarbage) {
   EXPECT_TRUE(back == Checkpoint{});
 
   EXPECT_TRUE(decode_checkpoint("", &back).IsCorruption());
-  EXPECT_TRUE(decode_checkpoint("\x02" + bytes.substr(1), &back).IsCorruption()) << "unknown version";
+  EXPECT_TRUE(decode_checkpoint("\x03" + bytes.substr(1), &back).IsCorruption()) << "unknown version";
+  EXPECT_TRUE(decode_checkpoint("\x01" + bytes.substr(1), &back).IsCorruption())
+      << "format 1 has nothing after the changelog offsets";
   for (std::size_t n = 1; n < bytes.size(); ++n) {
     EXPECT_TRUE(decode_checkpoint(bytes.substr(0, n), &back).IsCorruption()) << "truncated to " << n;
   }
@@ -541,6 +544,23 @@ TEST(CheckpointCodec, RoundTripAndGarbage) {
   std::string huge = bytes;
   huge[5 + 11] = '\x7f';  // entry count's top byte
   EXPECT_TRUE(decode_checkpoint(huge, &back).IsCorruption());
+  std::string twice = encode_checkpoint(Checkpoint{"", {}, {{5, 1}, {6, 2}}});
+  twice[1 + 4 + 4 + 4 + 3 + 12] = '\x05';  // the second input partition's low byte: 5 again
+  const auto s = decode_checkpoint(twice, &back);
+  EXPECT_TRUE(s.IsCorruption());
+  EXPECT_NE(s.message().find("input partition 5 appears twice"), std::string::npos) << s.message();
+}
+
+TEST(CheckpointCodec, Format1StillLoads) {
+  // Written before input offsets were kept: version 1, snapshot "ab", one
+  // changelog offset (partition 2 at 7).
+  const std::string v1 = std::string("\x01\0\0\0\x02", 5) + "ab" + std::string("\0\0\0\x01\0\0\0\x02", 8) +
+                         std::string(7, '\0') + "\x07";
+  Checkpoint back;
+  ASSERT_TRUE(decode_checkpoint(v1, &back).ok());
+  EXPECT_EQ(back.snapshot, "ab");
+  EXPECT_EQ(back.changelog_next, (std::map<std::int32_t, std::int64_t>{{2, 7}}));
+  EXPECT_TRUE(back.input_next.empty());
 }
 
 TEST(KeyCodec, StartsSortNumerically) {
