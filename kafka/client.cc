@@ -2,12 +2,65 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "processor/logging.h"
+
 namespace uniqd::kafka {
+namespace {
+
+// librdkafka's severities are syslog's: 0-3 errors, 4 warning, 5-6 notice
+// and info, 7 debug.
+spdlog::level::level_enum level_of(int severity) {
+  if (severity <= 3) return spdlog::level::err;
+  if (severity == 4) return spdlog::level::warn;
+  if (severity <= 6) return spdlog::level::info;
+  return spdlog::level::debug;
+}
+
+spdlog::logger& rdlog() {
+  static const std::shared_ptr<spdlog::logger> log = processor::component_logger("rdkafka");
+  return *log;
+}
+
+// librdkafka writes its logs and errors to stderr by itself, in its own
+// format; through this bridge they go to uniqd's log (text or JSON lines)
+// with the other components'. Called from librdkafka's threads: spdlog
+// loggers are thread-safe.
+class LogBridge final : public RdKafka::EventCb {
+ public:
+  void event_cb(RdKafka::Event& e) override {
+    switch (e.type()) {
+      case RdKafka::Event::EVENT_LOG:
+        rdlog().log(level_of(static_cast<int>(e.severity())), "{} {}", e.fac(), e.str());
+        break;
+      case RdKafka::Event::EVENT_ERROR:
+        // Mostly transient (brokers down, timeouts): the clients retry.
+        rdlog().log(e.fatal() ? spdlog::level::err : spdlog::level::warn, "{}: {}", RdKafka::err2str(e.err()),
+                    e.str());
+        break;
+      case RdKafka::Event::EVENT_THROTTLE:
+        rdlog().debug("throttled {} ms by broker {}", e.throttle_time(), e.broker_name());
+        break;
+      default:
+        break;
+    }
+  }
+};
+
+LogBridge g_log_bridge;  // static storage: outlives every client
+
+void c_log_cb(const rd_kafka_t* /*rk*/, int level, const char* fac, const char* buf) {
+  rdlog().log(level_of(level), "{} {}", fac, buf);
+}
+
+}  // namespace
 
 std::unique_ptr<RdKafka::Conf> make_conf(const Properties& defaults, const Properties& user,
                                          const std::string& section) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string err;
+  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(&g_log_bridge), err) != RdKafka::Conf::CONF_OK) {
+    throw KafkaError("event_cb: " + err);
+  }
   for (const auto& [k, v] : defaults) {
     if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) throw KafkaError("built-in property " + k + ": " + err);
   }
@@ -26,6 +79,7 @@ void ensure_topics(const std::string& brokers, const std::vector<TopicSpec>& top
     throw KafkaError(std::string("kafka.brokers: ") + err);
   }
   rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
+  rd_kafka_conf_set_log_cb(conf, c_log_cb);
   std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)> rk(
       rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err), &rd_kafka_destroy);
   if (!rk) throw KafkaError(std::string("admin client: ") + err);

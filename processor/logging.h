@@ -1,5 +1,5 @@
 // Logs: one stderr sink shared by a logger per component ("stream",
-// "kafka", "metrics"), as text or as JSON lines (log.format: json) that log
+// "kafka", "metrics", "rdkafka"), as text or as JSON lines (log.format: json) that log
 // shippers can take as they are.
 #pragma once
 

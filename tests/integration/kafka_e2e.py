@@ -2,7 +2,7 @@
 """uniqd against a real Kafka broker, end to end, held to the oracle.
 
 usage: kafka_e2e.py --uniqd U --gen G --oracle O [--keep DIR] CASE...
-CASE: single | partitions | broker_restart | latency | offset_reset | all
+CASE: single | partitions | broker_restart | latency | offset_reset | broker_down_at_start | all
 
 Needs UNIQD_TEST_BROKERS and UNIQD_TEST_BROKER_DIR (tests/integration/with_broker.sh
 sets them); exits 77 (skipped) without them, 1 with a message on any mismatch.
@@ -29,6 +29,10 @@ sets them); exits 77 (skipped) without them, 1 with a message on any mismatch.
                   file-mode rejects. --restarts graceful,crash picks the sequence.
   latency         uniqd live while the frames are produced; prints its "results readable on
                   ... ms on average" line (reported, not judged beyond being there).
+  broker_down_at_start
+                  uniqd --until-end (--log-format json) starts while the broker is stopped: it
+                  must keep retrying and say the broker is down; the broker starts 6 s later; uniqd must finish
+                  (exit 0) with the oracle's final results, every stderr line JSON.
   offset_reset    exactly_once only: two --until-end runs over growing input say nothing of a
                   reset (the second logs the state store's input offsets); after the group's
                   offsets are reset to the earliest (kafka-consumer-groups), a third warns once
@@ -42,6 +46,7 @@ Every uniqd run's latency line is printed too. By hand:
 """
 import argparse
 import collections
+import json
 import os
 import re
 import shutil
@@ -130,7 +135,7 @@ RESTART_FLAGS = PARTITION_FLAGS
 # leave no free size below 500.
 MFB_CANDIDATES = list(range(480, 380, -1)) + list(range(1000, 600, -1))
 
-ALL_CASES = ["single", "partitions", "broker_restart", "latency", "offset_reset"]
+ALL_CASES = ["single", "partitions", "broker_restart", "latency", "offset_reset", "broker_down_at_start"]
 
 
 # ---------------------------------------------------------------- shared steps
@@ -480,6 +485,49 @@ def case_offset_reset(c: Case):
           f"after the reset: one warning per partition, from offset 0, state up to {want}")
 
 
+# ---------------------------------------------------------------- f. broker down at start
+
+
+def case_broker_down_at_start(c: Case):
+    """uniqd --until-end started while the broker is down keeps retrying (and
+    says so) instead of failing; once the broker is back it does the whole
+    job: final results equal the oracle's. With --log-format json, librdkafka's
+    own complaints come through uniqd's log too: every stderr line is JSON."""
+    env = c.env
+    names = env.names("down")
+    gen = dict(GEN_PARTITIONS, **{"--count": 8000, "--seed": 61})
+    frames = env.path("down.jsonl")
+    env.gen_file(frames, gen)
+    env.gen_kafka(names.input, gen, partitions=2, key="uid")
+    want = ku.final_results_from_lines(env.oracle(frames, PARTITION_FLAGS))
+    env.broker("stop")
+    a = env.start_uniqd_kafka(names, PARTITION_FLAGS + c.kafka_flags() + ["--log-format", "json"], "down.log",
+                              until_end=True, guarantee=c.guarantee)
+    try:
+        time.sleep(6)
+        if not a.running():
+            fail(f"uniqd gave up while the broker was down:\n{ku.tail(a.stderr())}")
+        if "brokers are down" not in a.stderr() and "retrying in" not in a.stderr():
+            fail(f"uniqd did not say the broker is down:\n{ku.tail(a.stderr())}")
+        log("  broker down for 6 s: uniqd waits and retries; starting the broker")
+        env.broker("start")
+        run = a.wait(300)
+    finally:
+        a.kill()
+    expect_rc0(run, "uniqd --until-end started with the broker down")
+    not_json = []
+    for line in run.stderr.splitlines():
+        try:
+            json.loads(line)
+        except ValueError:
+            not_json.append(line)
+    check([f"{len(not_json)} stderr lines are not JSON, e.g. {not_json[:2]}"] if not_json else [],
+          f"{len(run.stderr.splitlines())} stderr lines, all JSON (librdkafka's included)")
+    got = ku.final_results(env.read_topic(names.output))
+    check(ku.compare_finals(got, want, allow_duplicates=c.guarantee != "exactly_once"),
+          f"{len(got.latest)} final windows equal the oracle's")
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -518,6 +566,8 @@ def main():
                 case_latency(c)
             elif name == "offset_reset":
                 case_offset_reset(c)
+            elif name == "broker_down_at_start":
+                case_broker_down_at_start(c)
             log(f"== {name}: passed ({time.monotonic() - t0:.1f} s)")
         except ku.TestFailure as e:
             failed.append(name)
