@@ -36,10 +36,12 @@ struct EngineOptions {
   Millis outlier_threshold{3600 * 1000};
   // Frames that confirm a suspect jump (or reject it). Default: 3.
   int outlier_confirm{3};
-  // Consecutive accepted frames whose smallest ts may move the partition
-  // time. 1: the partition time is the largest accepted ts (DESIGN.md §3).
-  // Default: 1.
-  int partition_time_confirm{1};
+  // A step of the partition time larger than partition_time_step is taken
+  // only when this many consecutive accepted frames make it (smaller steps
+  // at once). 1: the partition time is the largest accepted ts. Default: 3.
+  int partition_time_confirm{3};
+  // Steps of the partition time up to this are taken at once. Default: 5s.
+  Millis partition_time_step{5000};
   // ts beyond wall clock + this is rejected as future. Default: 1h.
   Millis max_future_skew{3600 * 1000};
   // Emit non-final updates of long windows each time a minute closes.

@@ -422,6 +422,7 @@ class Reader {
          }},
         {"outlier_confirm", [&](const Field& f) { e.outlier_confirm = int_value(f, 1); }},
         {"partition_time_confirm", [&](const Field& f) { e.partition_time_confirm = int_value(f, 1); }},
+        {"partition_time_step", [&](const Field& f) { e.partition_time_step = duration_value(f); }},
         {"max_future_skew", [&](const Field& f) { e.max_future_skew = duration_value(f); }},
         {"early_results", [&](const Field& f) { e.early_results = bool_value(f); }},
         {"ts_unit", [&](const Field& f) { e.ts_unit = enum_value(f, kTsUnits); }},
@@ -580,6 +581,7 @@ std::string to_yaml(const Config& c) {
   emit_duration(out, "outlier_threshold", e.outlier_threshold);
   out << YAML::Key << "outlier_confirm" << YAML::Value << e.outlier_confirm;
   out << YAML::Key << "partition_time_confirm" << YAML::Value << e.partition_time_confirm;
+  emit_duration(out, "partition_time_step", e.partition_time_step);
   emit_duration(out, "max_future_skew", e.max_future_skew);
   out << YAML::Key << "early_results" << YAML::Value << e.early_results;
   out << YAML::Key << "ts_unit" << YAML::Value << std::string(name_of(e.ts_unit, kTsUnits));

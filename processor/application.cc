@@ -123,6 +123,7 @@ EngineOptions make_engine_options(const config::Config& c) {
   o.outlier.confirm = e.outlier_confirm;
   if (e.partition_time_confirm < 1) throw ConfigError("partition_time_confirm", "must be at least 1");
   o.outlier.partition_time_confirm = e.partition_time_confirm;
+  o.outlier.immediate_step_ms = e.partition_time_step.count();
   o.max_future_skew = e.max_future_skew.count() / 1000;
   o.ts_unit = e.ts_unit == config::TsUnit::ms ? TsUnit::milliseconds : TsUnit::seconds;
   if (e.max_frame_bytes < 2 || e.max_frame_bytes > (1ull << 30)) {

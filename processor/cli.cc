@@ -45,7 +45,7 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
 
   std::string input;
   std::string windows, lateness, retention, outlier_threshold, max_future_skew, max_frame_bytes, late_policy, ts_unit,
-      guarantee;
+      guarantee, partition_time_step;
   int outlier_confirm = 0, partition_time_confirm = 0;
   bool no_early = false, no_progress = false;
 
@@ -77,9 +77,13 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   app.add_option("--outlier-confirm", outlier_confirm, "Frames that confirm or refute a jump (default 3)")
       ->check(CLI::Range(1, 1000));
   app.add_option("--partition-time-confirm", partition_time_confirm,
-                 "Partition time = max over time of the smallest ts of this many consecutive frames (default 1: "
-                 "the largest ts; 3 keeps bit flips within the outlier threshold off the watermark)")
+                 "Frames that must agree before the partition time takes a step larger than "
+                 "--partition-time-step (default 3; 1: the partition time is the largest ts, bit flips within the "
+                 "outlier threshold included)")
       ->check(CLI::Range(1, 1000));
+  app.add_option("--partition-time-step", partition_time_step,
+                 "Steps of the partition time up to this are taken at once (default 5s)")
+      ->check(check_duration);
   app.add_option("--max-future-skew", max_future_skew, "Reject ts beyond wall clock + this (default 1h)")
       ->check(check_duration);
   app.add_option("--ts-unit", ts_unit, "s (default) or ms")->check(CLI::IsMember({"s", "ms"}));
@@ -133,6 +137,7 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   if (!retention.empty()) c.engine.retention = *config::parse_duration(retention);
   if (!outlier_threshold.empty()) c.engine.outlier_threshold = *config::parse_duration(outlier_threshold);
   if (!max_future_skew.empty()) c.engine.max_future_skew = *config::parse_duration(max_future_skew);
+  if (!partition_time_step.empty()) c.engine.partition_time_step = *config::parse_duration(partition_time_step);
   if (!max_frame_bytes.empty()) c.engine.max_frame_bytes = *config::parse_size(max_frame_bytes);
   if (outlier_confirm > 0) c.engine.outlier_confirm = outlier_confirm;
   if (partition_time_confirm > 0) c.engine.partition_time_confirm = partition_time_confirm;

@@ -89,8 +89,10 @@ void OutlierFilter::accept(const FrameRef& f, FrameVerdicts& out) {
     recent_[next_slot_] = f.frame.ts;
     next_slot_ = (next_slot_ + 1) % k;
   }
+  const std::optional<std::int64_t> before = ptime_;
   const std::int64_t low = *std::min_element(recent_.begin(), recent_.end());
   if (!ptime_ || low > *ptime_) ptime_ = low;
+  if (!before || (f.frame.ts - *before) * 1000 <= opts_.immediate_step_ms) ptime_ = std::max(*ptime_, f.frame.ts);
   out.accept(f);
 }
 

@@ -36,11 +36,17 @@ struct OutlierOptions {
   // Pending clusters at most; a new one past this rejects the oldest.
   // Default: 4.
   std::size_t max_clusters{4};
-  // Consecutive accepted frames whose smallest ts may move the partition
-  // time. 1 (the default) makes the partition time the largest accepted ts,
-  // as DESIGN.md §3 defines it; more makes the watermark immune to bit flips
-  // that stay within `threshold`, at the price of lagging by N-1 frames.
-  int partition_time_confirm{1};
+  // N: a step of the partition time larger than immediate_step_ms is taken
+  // only when N consecutive accepted frames make it. 1 makes the partition
+  // time the largest accepted ts (DESIGN.md §3's words); the default 3 keeps
+  // a bit flip that stays within `threshold` from moving the watermark more
+  // than a lateness ahead, which a literal largest ts would let one frame do.
+  // Default: 3.
+  int partition_time_confirm{3};
+  // Steps up to this are taken at once: dense data (a second per step) and
+  // out-of-order data then follow the largest accepted ts exactly, and a flip
+  // moves the watermark by at most this. Default: 5000 (ms).
+  std::int64_t immediate_step_ms{5000};
 };
 
 class OutlierFilter {
@@ -52,13 +58,15 @@ class OutlierFilter {
   // End of input: resolve every pending suspect.
   void finish(FrameVerdicts& out);
 
-  // The partition time: the largest value ever reached by the smallest ts
-  // of N = partition_time_confirm consecutively accepted frames (before N
-  // were accepted: the smallest so far). With N = 1 that is the largest
-  // accepted ts. With N > 1, a bit flip that stays within the threshold is
-  // accepted and counted where its ts says, but flips scattered over a
-  // stream never line up N in a row, so they can never move the partition
-  // time — nor, with it, the watermark. nullopt until a frame is accepted.
+  // The partition time: the largest of (a) every accepted ts that was at
+  // most immediate_step_ms ahead of the partition time when it came (the
+  // first accepted ts too) and (b) every value taken by the smallest ts of
+  // the last N = partition_time_confirm accepted frames (of all of them
+  // before N were accepted). With N = 1 that is the largest accepted ts. With
+  // N > 1, a bit flip that stays within the threshold is accepted and
+  // counted where its ts says, but flips scattered over a stream never line
+  // up N in a row, so they never move the partition time more than one
+  // immediate step. nullopt until a frame is accepted.
   std::optional<std::int64_t> partition_time() const { return ptime_; }
   std::size_t pending() const;
   // Smallest source offset among held suspects (INT64_MAX when none).

@@ -401,7 +401,7 @@ ROUND_TRIPS = [
                    "    linger.ms: \"5\"\nstate_dir: \"~\"\nlog:\n  level: warn\n",
      ["--input", "my file.jsonl", "--late-policy", "update", "--retention", "2h", "--lateness", "90s",
       "--ts-unit", "ms", "--max-frame-bytes", "1000", "--no-early-results", "--log-format", "json",
-      "--metrics-address", "127.0.0.1:0", "--windows", "week,minute", "--outlier-confirm", "5", "--partition-time-confirm", "2",
+      "--metrics-address", "127.0.0.1:0", "--windows", "week,minute", "--outlier-confirm", "5", "--partition-time-confirm", "2", "--partition-time-step", "1500ms",
       "--outlier-threshold", "2500ms", "--parse-threads", "-1", "--idle-timeout", "1500ms", "--no-progress",
       "--max-future-skew", "7d", "--commit-interval", "100ms", "--topic", "in.t", "--output-topic", "out-t",
       "--dead-letter-topic", "dl_t", "--application-id", "app2", "--state-dir", "/tmp/st ate",

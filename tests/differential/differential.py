@@ -69,7 +69,8 @@ def case(seed):
         "--retention", rnd.choice(["10m", "1h", "2d"]),
         "--outlier-threshold", rnd.choice(["10m", "1h"]),
         "--outlier-confirm", str(rnd.choice([2, 3, 5])),
-        "--partition-time-confirm", str(rnd.choice([1, 1, 3])),
+        "--partition-time-confirm", str(rnd.choice([1, 3, 3])),
+        "--partition-time-step", rnd.choice(["0s", "5s", "30s"]),
         "--max-frame-bytes", str(rnd.choice([1 << 20, 700])),
         "--ts-unit", "ms" if ms else "s",
     ]

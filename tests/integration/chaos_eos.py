@@ -23,10 +23,11 @@ Why the 4-partition interleaving cannot change the answer: the generator
 delays frames by at most --max-delay (8 s); a bit flip that moves ts by less
 than --outlier-threshold (10 s) is accepted as a normal frame, a larger one
 is an isolated suspect, rejected in any interleaving. The test runs with
---partition-time-confirm 3: scattered flips never come three in a row, so
-they never move a partition's time (with the default, the largest accepted
-ts, a flip 10 s ahead would push the frames after it out of the threshold,
-and which ones depends on the reading order). So every accepted ts is at
+--partition-time-confirm 3 --partition-time-step 0s: every forward step of a
+partition's time needs three frames in a row, and scattered flips never come
+three in a row, so they never move it (were a flip 10 s ahead to move it, the
+frames after it would fall out of the threshold, and which ones depends on
+the reading order). So every accepted ts is at
 least 18 s behind the true event time, while the watermark (the minimum over
 partitions of partition time minus lateness, 30 s) stays at least 30 s behind
 the same time: no frame is ever late, in any order of reading.
@@ -52,7 +53,7 @@ import time
 import urllib.request
 
 SKIP = 77
-FLAGS = ["--lateness", "30s", "--outlier-threshold", "10s", "--partition-time-confirm", "3",
+FLAGS = ["--lateness", "30s", "--outlier-threshold", "10s", "--partition-time-confirm", "3", "--partition-time-step", "0s",
          "--windows", "minute,hour,day,week,month,year"]
 
 

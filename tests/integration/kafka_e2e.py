@@ -89,9 +89,9 @@ SINGLE_VARIANTS = [
 #
 #   Let e(f) be frame f's undelayed event time: nondecreasing in line order.
 #   uniqd-gen writes ts(f) = e(f) - d with 0 <= d <= max_delay D (no flips, no
-#   gaps here). Partition q's time ptime_q is the largest accepted ts of q
-#   (with --partition-time-confirm N > 1, the largest "smallest ts of the last
-#   N", which is smaller still), and every frame of q read before f has a
+#   gaps here). Partition q's time ptime_q is at most the largest accepted ts
+#   of q (SEMANTICS.md §3: it is some accepted ts), and every frame of q read
+#   before f has a
 #   smaller line number and ts <= e, so ptime_q <= e(f) when f arrives. The watermark is
 #   W = min over busy partitions of ptime - lateness L <= ptime_q - L (f's own
 #   partition is busy: a frame makes its partition busy, and --idle-timeout 10m

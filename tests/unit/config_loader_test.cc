@@ -28,6 +28,7 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(a.engine.outlier_threshold, b.engine.outlier_threshold);
   EXPECT_EQ(a.engine.outlier_confirm, b.engine.outlier_confirm);
   EXPECT_EQ(a.engine.partition_time_confirm, b.engine.partition_time_confirm);
+  EXPECT_EQ(a.engine.partition_time_step, b.engine.partition_time_step);
   EXPECT_EQ(a.engine.max_future_skew, b.engine.max_future_skew);
   EXPECT_EQ(a.engine.early_results, b.engine.early_results);
   EXPECT_EQ(a.engine.ts_unit, b.engine.ts_unit);
@@ -124,6 +125,7 @@ retention: 2h
 outlier_threshold: 10m
 outlier_confirm: 5
 partition_time_confirm: 3
+partition_time_step: 2s
 max_future_skew: 1d
 early_results: false
 ts_unit: ms
@@ -160,6 +162,7 @@ progress: off
   EXPECT_EQ(c.engine.outlier_threshold, milliseconds(600 * 1000));
   EXPECT_EQ(c.engine.outlier_confirm, 5);
   EXPECT_EQ(c.engine.partition_time_confirm, 3);
+  EXPECT_EQ(c.engine.partition_time_step, milliseconds(2000));
   EXPECT_EQ(c.engine.max_future_skew, milliseconds(86400 * 1000));
   EXPECT_FALSE(c.engine.early_results);
   EXPECT_EQ(c.engine.ts_unit, TsUnit::ms);
@@ -220,6 +223,7 @@ TEST(ConfigLoader, RoundTrip) {
   c.engine.outlier_threshold = milliseconds(90 * 1000);
   c.engine.outlier_confirm = 1;
   c.engine.partition_time_confirm = 4;
+  c.engine.partition_time_step = milliseconds(0);
   c.engine.max_future_skew = milliseconds(0);
   c.engine.early_results = false;
   c.engine.ts_unit = TsUnit::ms;
@@ -263,7 +267,7 @@ TEST(ConfigLoader, PrintsEveryKey) {
   for (const char* key :
        {"application_id:", "input:", "kind: stdin", "path: \"\"", "rejects_path:", "windows: [minute, hour, day, week, month, year]",
         "lateness: 5s", "late_policy: drop", "retention: 1h", "outlier_threshold: 1h", "outlier_confirm: 3",
-        "partition_time_confirm: 1",
+        "partition_time_confirm: 3", "partition_time_step: 5s",
         "max_future_skew: 1h", "early_results: true", "ts_unit: s", "max_frame_bytes: 1MiB", "idle_timeout: 30s",
         "kafka:", "brokers: 127.0.0.1:9092", "topics:", "input: frames", "output: uniqd-results",
         "dead_letter: uniqd-dead-letter", "create_partitions: 4", "replication_factor: 1", "consumer: {}",

@@ -35,7 +35,7 @@ TEST(OutlierFilter, FirstFramesConfirmEachOther) {
 }
 
 TEST(OutlierFilter, PartitionTimeConfirm3TakesTheSmallestOfTheLastThree) {
-  OutlierFilter o({3600, 3, 4, 3});
+  OutlierFilter o({3600, 3, 4, 3, 0});  // no immediate steps
   Recorder r;
   offer(o, r, 1000);
   offer(o, r, 1001);
@@ -83,7 +83,7 @@ TEST(OutlierFilter, RealGapIsFollowed) {
   offer(o, r, 107201);
   offer(o, r, 107202);  // third member: confirmed
   EXPECT_EQ(r.seen, (Seen{{'a', 100003}, {'a', 107200}, {'a', 107201}, {'a', 107202}}));
-  EXPECT_EQ(o.partition_time(), 107202);
+  EXPECT_EQ(o.partition_time(), 107200) << "the smallest of the three that made the step";
 }
 
 TEST(OutlierFilter, FlippedFirstFrameDoesNotWin) {
@@ -99,26 +99,43 @@ TEST(OutlierFilter, FlippedFirstFrameDoesNotWin) {
   EXPECT_EQ(o.partition_time(), 100005);
 }
 
-TEST(OutlierFilter, ForwardFlipWithinThresholdMovesPartitionTimeByDefault) {
-  // DESIGN.md §3: the partition time is the largest accepted ts, and a flip
-  // within the threshold is accepted.
-  OutlierFilter o({3600, 3, 4});
+TEST(OutlierFilter, ForwardFlipWithinThresholdMovesPartitionTimeWithConfirm1) {
+  // partition_time_confirm 1: the partition time is the largest accepted ts,
+  // and a flip within the threshold is accepted.
+  OutlierFilter o({3600, 3, 4, 1});
   Recorder r;
   for (int i = 0; i < 3; ++i) offer(o, r, 100000 + i);
   offer(o, r, 100000 + 2048);
   EXPECT_EQ(o.partition_time(), 100000 + 2048);
 }
 
-TEST(OutlierFilter, ForwardFlipWithinThresholdDoesNotMovePartitionTimeWithConfirm3) {
-  OutlierFilter o({3600, 3, 4, 3});
+TEST(OutlierFilter, ForwardFlipWithinThresholdDoesNotMovePartitionTimeByDefault) {
+  OutlierFilter o({3600, 3, 4});
   Recorder r;
   for (int i = 0; i < 3; ++i) offer(o, r, 100000 + i);
+  EXPECT_EQ(o.partition_time(), 100002) << "steps of a second are taken at once";
   offer(o, r, 100000 + 2048);  // bit 11 flipped: 34 min ahead, within the threshold
   EXPECT_EQ(r.seen.back(), std::make_pair('a', std::int64_t{100000 + 2048})) << "accepted: it is not far";
-  EXPECT_EQ(o.partition_time(), 100001) << "but one frame cannot move partition time";
+  EXPECT_EQ(o.partition_time(), 100002) << "but one frame cannot make a step of more than 5 s";
+  offer(o, r, 100003);
+  EXPECT_EQ(o.partition_time(), 100003);
+  // Another flip much later still does not line up with the first one.
+  for (int i = 4; i < 50; ++i) offer(o, r, 100000 + i);
+  offer(o, r, 100000 + 2049);
+  EXPECT_EQ(o.partition_time(), 100049);
+  // A flip of 4 s is a step the partition time takes (as in-order data).
+  offer(o, r, 100053);
+  EXPECT_EQ(o.partition_time(), 100053);
+}
+
+TEST(OutlierFilter, WithoutImmediateStepsOnlyThreeInARowMoveIt) {
+  OutlierFilter o({3600, 3, 4, 3, 0});
+  Recorder r;
+  for (int i = 0; i < 3; ++i) offer(o, r, 100000 + i);
+  offer(o, r, 100000 + 2048);
+  EXPECT_EQ(o.partition_time(), 100001);
   offer(o, r, 100003);
   EXPECT_EQ(o.partition_time(), 100002);
-  // Another flip much later still does not line up with the first one.
   for (int i = 4; i < 50; ++i) offer(o, r, 100000 + i);
   offer(o, r, 100000 + 2049);
   EXPECT_EQ(o.partition_time(), 100048) << "only as far as the frames before it";

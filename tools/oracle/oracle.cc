@@ -35,7 +35,8 @@ struct Options {
   i64 lateness = 5000, retention = 3600000, threshold = 3600000, skew = 3600000;  // ms
   bool update = false, ts_ms = false;
   i64 confirm = 3;
-  i64 ptime_confirm = 1;  // 1: ptime is the largest accepted ts
+  i64 ptime_confirm = 3;  // 1: ptime is the largest accepted ts
+  i64 ptime_step = 5000;  // ms
   std::uint64_t max_frame = 1 << 20;
 };
 const char* const kGranNames[] = {"minute", "hour", "day", "week", "month", "year"};
@@ -84,6 +85,7 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--retention") o.retention = duration_ms(val);
     else if (a == "--outlier-threshold") o.threshold = duration_ms(val);
     else if (a == "--max-future-skew") o.skew = duration_ms(val);
+    else if (a == "--partition-time-step") o.ptime_step = duration_ms(val);
     else if (a == "--late-policy" && (val == "drop" || val == "update")) o.update = val == "update";
     else if (a == "--ts-unit" && (val == "s" || val == "ms")) o.ts_ms = val == "ms";
     else if (a == "--outlier-confirm") {
@@ -379,12 +381,15 @@ class Oracle {
       emit(k, w, w.revision + 1);
     }
     // Advance ptime and the watermark, then emit what became final.
-    // ptime: the largest min over N consecutive accepted ts (min so far before
-    // N); N = 1 (default): the largest accepted ts.
+    // ptime: the largest of every min over N consecutive accepted ts (min so
+    // far before N) and every accepted ts at most the step ahead of ptime when
+    // it came (the first one too). N = 1: the largest accepted ts.
     recent_.push_back(f.ts);
     if (recent_.size() > static_cast<std::size_t>(o_.ptime_confirm)) recent_.pop_front();
+    const std::optional<i64> before = ptime_;
     const i64 low = *std::min_element(recent_.begin(), recent_.end());
     if (!ptime_ || low > *ptime_) ptime_ = low;
+    if (!before || (f.ts - *before) * 1000 <= o_.ptime_step) ptime_ = std::max(*ptime_, f.ts);
     wm_ = std::max(wm_, *ptime_ * 1000 - o_.lateness);
     for (auto it = windows_.begin(); it != windows_.end() && std::get<0>(it->first) * 1000 <= wm_;) {
       Window& w = it->second;

@@ -112,21 +112,45 @@ late_frames = [fr("a", ep("2016-07-11T13:39:00Z")), fr("b", ep("2016-07-11T13:40
     fr("f", ep("2016-07-11T14:30:06Z")), fr("g", ep("2016-07-11T14:30:07Z")),
     fr("k", ep("2016-07-11T14:30:08Z")), fr("h", ep("2016-07-11T13:39:05Z")),
     fr("i", ep("2016-07-11T12:00:00Z")), fr("j", ep("2016-07-11T14:35:00Z"))]
-# Default: the partition time is the largest accepted ts. Line 2 (13:40:10)
-# closes minute 13:39 (watermark 13:40:05); line 3 is late for it but counts
-# for hour 13. Line 4 (14:30:05, watermark 14:30:00) closes minute 13:40 and
-# hour 13, so lines 5, 6, 10 and 11 are late for both their windows. Line 12
-# (14:35:00) closes minute 14:30 (d f g k); end of input the rest.
+# Default (partition_time_confirm 3): a step of the partition time of more
+# than lateness (5 s) waits for 3 consecutive frames; every step here is
+# larger. The partition time is then the largest min over the last 3 accepted
+# ts: line 6 brings it to 13:40:00; lines 7-9 are the first three in a row
+# past 14:30, so line 9 moves it to 14:30:06 (watermark 14:30:01) and closes
+# 13:39, 13:40 and hour 13. Line 10 is then late for both its windows, line 11
+# too.
 case("late_drop", "--windows minute,hour --outlier-threshold 3h", late_frames, [
+    res("minute", "2016-07-11T13:39:00Z", 2, 2), res("minute", "2016-07-11T13:40:00Z", 2, 3),
+    res("hour", "2016-07-11T13:00:00Z", 4, 5), res("minute", "2016-07-11T14:30:00Z", 4, 4),
+    res("minute", "2016-07-11T14:35:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 5, 5)],
+    [(10, "late"), (11, "late")])
+# With update and 1h retention, line 10 revises minute 13:39 and hour 13 (in
+# end order); line 11 is past retention for both its windows (12:01 and 13:00
+# plus 1h are behind the watermark).
+case("late_update", "--windows minute,hour --outlier-threshold 3h --late-policy update --retention 1h",
+    late_frames, [
+    res("minute", "2016-07-11T13:39:00Z", 2, 2), res("minute", "2016-07-11T13:40:00Z", 2, 3),
+    res("hour", "2016-07-11T13:00:00Z", 4, 5), res("minute", "2016-07-11T13:39:00Z", 3, 3, 1),
+    res("hour", "2016-07-11T13:00:00Z", 5, 6, 1), res("minute", "2016-07-11T14:30:00Z", 4, 4),
+    res("minute", "2016-07-11T14:35:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 5, 5)],
+    [(11, "late")])
+# --partition-time-confirm 1: the partition time is the largest accepted ts.
+# Line 2 (13:40:10) closes minute 13:39 (watermark 13:40:05); line 3 is late
+# for it but counts for hour 13. Line 4 (14:30:05, watermark 14:30:00) closes
+# minute 13:40 and hour 13, so lines 5, 6, 10 and 11 are late for both their
+# windows. Line 12 (14:35:00) closes minute 14:30 (d f g k); end of input the
+# rest.
+case("late_drop_ptime1", "--windows minute,hour --outlier-threshold 3h --partition-time-confirm 1", late_frames, [
     res("minute", "2016-07-11T13:39:00Z", 1, 1), res("minute", "2016-07-11T13:40:00Z", 1, 1),
     res("hour", "2016-07-11T13:00:00Z", 3, 3), res("minute", "2016-07-11T14:30:00Z", 4, 4),
     res("minute", "2016-07-11T14:35:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 5, 5)],
     [(5, "late"), (6, "late"), (10, "late"), (11, "late")])
-# With update and 1h retention: line 3 revises minute 13:39 (a c); line 5
-# revises minute 13:40 (b e) and hour 13 (a b c e), in end order; line 6 adds
-# only a frame (no emission); line 10 revises minute 13:39 (a c h) and hour 13
-# (5 users, 6 frames); line 11 is past retention for both its windows.
-case("late_update", "--windows minute,hour --outlier-threshold 3h --late-policy update --retention 1h",
+# The same with update and 1h retention: line 3 revises minute 13:39 (a c);
+# line 5 revises minute 13:40 (b e) and hour 13 (a b c e), in end order; line
+# 6 adds only a frame (no emission); line 10 revises minute 13:39 (a c h) and
+# hour 13 (5 users, 6 frames); line 11 is past retention for both its windows.
+case("late_update_ptime1",
+    "--windows minute,hour --outlier-threshold 3h --late-policy update --retention 1h --partition-time-confirm 1",
     late_frames, [
     res("minute", "2016-07-11T13:39:00Z", 1, 1), res("minute", "2016-07-11T13:39:00Z", 2, 2, 1),
     res("minute", "2016-07-11T13:40:00Z", 1, 1), res("hour", "2016-07-11T13:00:00Z", 3, 3),
@@ -135,37 +159,34 @@ case("late_update", "--windows minute,hour --outlier-threshold 3h --late-policy 
     res("minute", "2016-07-11T14:30:00Z", 4, 4), res("minute", "2016-07-11T14:35:00Z", 1, 1),
     res("hour", "2016-07-11T14:00:00Z", 5, 5)],
     [(11, "late")])
-# --partition-time-confirm 3: the partition time is the largest min over 3
-# consecutive accepted ts. Line 6 brings it to 13:40:00; lines 7-9 are the
-# first three in a row past 14:30, so line 9 moves it to 14:30:06 (watermark
-# 14:30:01) and closes 13:39, 13:40 and hour 13. Line 10 is then late for
-# both its windows, line 11 too.
-case("late_drop_confirm3", "--windows minute,hour --outlier-threshold 3h --partition-time-confirm 3", late_frames, [
-    res("minute", "2016-07-11T13:39:00Z", 2, 2), res("minute", "2016-07-11T13:40:00Z", 2, 3),
-    res("hour", "2016-07-11T13:00:00Z", 4, 5), res("minute", "2016-07-11T14:30:00Z", 4, 4),
-    res("minute", "2016-07-11T14:35:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 5, 5)],
-    [(10, "late"), (11, "late")])
-# With update and 1h retention, line 10 revises minute 13:39 and hour 13 (in
-# end order); line 11 is past retention for both its windows (12:01 and 13:00
-# plus 1h are behind the watermark).
-case("late_update_confirm3",
-    "--windows minute,hour --outlier-threshold 3h --late-policy update --retention 1h --partition-time-confirm 3",
-    late_frames, [
-    res("minute", "2016-07-11T13:39:00Z", 2, 2), res("minute", "2016-07-11T13:40:00Z", 2, 3),
-    res("hour", "2016-07-11T13:00:00Z", 4, 5), res("minute", "2016-07-11T13:39:00Z", 3, 3, 1),
-    res("hour", "2016-07-11T13:00:00Z", 5, 6, 1), res("minute", "2016-07-11T14:30:00Z", 4, 4),
-    res("minute", "2016-07-11T14:35:00Z", 1, 1), res("hour", "2016-07-11T14:00:00Z", 5, 5)],
-    [(11, "late")])
 
-# ---- out of order, the partition time as DESIGN.md defines it (largest accepted ts):
-#      b (13:01:10) closes minute 13:00 with a alone; c (13:00:20) is late for it
-#      but counts for hour 13. With --partition-time-confirm 3 the partition time
-#      stays at 13:00:10 (min of a b c) and nothing closes before end of input.
+# ---- the partition time in small steps and a flip within the threshold (minute
+#      windows, lateness 5 s). a b c (B+55, 57, 59) confirm each other; every
+#      step up to 5 s is taken at once: d (B+63), e (B+65, watermark B+60)
+#      closes minute B with a b c, f (B+58) is late. g (B+200) is 135 s ahead:
+#      by default it waits for 3 frames in a row and never gets them, so h and i
+#      (B+66, 67) still count in minute B+60 (d e h i). With
+#      --partition-time-confirm 1, g moves the partition time to B+200: minute
+#      B+60 closes with d e, and h and i are late.
 B = ep("2016-07-11T13:00:00Z")
-case("ptime_max", "--windows minute,hour", [fr("a", B + 10), fr("b", B + 70), fr("c", B + 20)],
+steps = [fr(u, B + t) for u, t in zip("abcdefghi", (55, 57, 59, 63, 65, 58, 200, 66, 67))]
+case("ptime_steps", "--windows minute", steps,
+     [res("minute", "2016-07-11T13:00:00Z", 3, 3), res("minute", "2016-07-11T13:01:00Z", 4, 4),
+      res("minute", "2016-07-11T13:03:00Z", 1, 1)], [(6, "late")])
+case("ptime_steps_ptime1", "--windows minute --partition-time-confirm 1", steps,
+     [res("minute", "2016-07-11T13:00:00Z", 3, 3), res("minute", "2016-07-11T13:01:00Z", 2, 2),
+      res("minute", "2016-07-11T13:03:00Z", 1, 1)], [(6, "late"), (8, "late"), (9, "late")])
+
+# ---- out of order with big steps: with --partition-time-confirm 1 (the largest
+#      accepted ts) b (13:01:10) closes minute 13:00 with a alone; c (13:00:20)
+#      is late for it but counts for hour 13. By default b's 60 s step waits for
+#      3 frames in a row: the partition time stays at 13:00:10 (min of a b c)
+#      and nothing closes before end of input.
+case("ptime_ptime1", "--windows minute,hour --partition-time-confirm 1",
+     [fr("a", B + 10), fr("b", B + 70), fr("c", B + 20)],
      [res("minute", "2016-07-11T13:00:00Z", 1, 1), res("minute", "2016-07-11T13:01:00Z", 1, 1),
       res("hour", "2016-07-11T13:00:00Z", 3, 3)], [])
-case("ptime_confirm3", "--windows minute,hour --partition-time-confirm 3",
+case("ptime_big_steps", "--windows minute,hour",
      [fr("a", B + 10), fr("b", B + 70), fr("c", B + 20)],
      [res("minute", "2016-07-11T13:00:00Z", 2, 2), res("minute", "2016-07-11T13:01:00Z", 1, 1),
       res("hour", "2016-07-11T13:00:00Z", 3, 3)], [])
