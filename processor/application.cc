@@ -7,8 +7,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <thread>
 
+#include "processor/cores.h"
 #include "processor/line_reader.h"
 #include "processor/metrics.h"
 #include "processor/parallel_parser.h"
@@ -96,7 +96,7 @@ struct BeforeRead {
 
 int parse_threads(const config::Config& c) {
   if (c.parse_threads != 0) return c.parse_threads;
-  const unsigned cores = std::thread::hardware_concurrency();
+  const unsigned cores = available_cores();
   return cores >= 2 ? static_cast<int>(std::min(cores, 8u)) : -1;
 }
 

@@ -24,7 +24,8 @@ class ConfigError : public std::runtime_error {
 EngineOptions make_engine_options(const config::Config& c);
 
 // Parse threads to start beside the counting thread (0 in the file: one per
-// core, up to 8, none on one core); <= 0 means parse inline.
+// available core (cores.h), up to 8, none on one core); <= 0 means parse
+// inline.
 int parse_threads(const config::Config& c);
 
 // Runs stdin/file mode to the end of input. Returns the exit status.
