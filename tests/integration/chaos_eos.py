@@ -70,25 +70,31 @@ def kcat(brokers, topic, fmt):
 START_TS = 1468244340  # uniqd-gen's default --start
 
 
-def wait_for_line(p, path, offset, needle, timeout):
-    """Until the log (from offset on) holds needle, the process exits, or timeout."""
+def wait_while_running(p, done, timeout):
+    """Until done() holds, the process exits, or timeout (no failure: the
+    caller looks at what happened)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and p.poll() is None:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            if needle in f.read():
-                return
+        if done():
+            return
         time.sleep(0.02)
+
+
+def log_holds(path, offset, needle):
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return needle in f.read()
+
+
+def wait_for_line(p, path, offset, needle, timeout):
+    """Until the log (from offset on) holds needle, the process exits, or timeout."""
+    wait_while_running(p, lambda: log_holds(path, offset, needle), timeout)
 
 
 def wait_for_backlog(p, path, offset, timeout):
     """Until uniqd's consumer-lag gauges appear (it has fetched from its
     partitions: reading has begun), the process exits, or timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and p.poll() is None:
-        if backlog(path, offset) is not None:
-            return
-        time.sleep(0.02)
+    wait_while_running(p, lambda: backlog(path, offset) is not None, timeout)
 
 
 def backlog(path, offset):
@@ -202,12 +208,7 @@ def main():
         # From the assignment on, uniqd reads and its first transaction (3 s)
         # is open: restart the broker a moment later, whatever the speed of
         # the machine (a fixed delay let a fast uniqd finish first).
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and p.poll() is None:
-            with open(os.path.join(work, "uniqd.log"), "rb") as f:
-                if b"[kafka] assigned " in f.read():
-                    break
-            time.sleep(0.05)
+        wait_for_line(p, log_path, 0, b"[kafka] assigned ", 120)
         time.sleep(rnd.uniform(0.2, 0.8))
         if p.poll() is not None:
             log("uniqd finished before the broker restart: the stream is too short for this machine")
