@@ -19,6 +19,7 @@ enum class TsUnit { s, ms };
 enum class InputKind { stdin_, file, kafka };
 enum class Guarantee { exactly_once, at_least_once };
 enum class LogFormat { text, json };
+enum class InputPartitioning { none, uid };
 
 // Event-time rules (docs/SEMANTICS.md).
 struct EngineOptions {
@@ -105,6 +106,18 @@ struct Config {
   // the results they cover were acknowledged, no state store. Default:
   // exactly_once.
   Guarantee guarantee{Guarantee::exactly_once};
+  // This replica's name within the application: its transactional.id is
+  // <application_id>-<replica_id>, so a restarted replica fences (and aborts
+  // the open transaction of) its previous self. Two live replicas must not
+  // share one. Empty: the host name plus a hash of the state directory's
+  // path (stable for a StatefulSet pod or a container restarted in place).
+  // Default: empty.
+  std::string replica_id;
+  // uid: the input's producers key frames by uid, so input partition p
+  // holds shard p's users and is counted where it is read, without the
+  // repartition topic (needs state_store.shards = the input's partition
+  // count). Default: none.
+  InputPartitioning input_partitioned_by{InputPartitioning::none};
   // How often offsets and state are committed. Default: 1s.
   Millis commit_interval{1000};
   // host:port for /metrics, /healthz, /readyz; empty disables. Default: empty.
