@@ -18,6 +18,7 @@
 #include "processor/application.h"
 #include "processor/logging.h"
 #include "processor/parallel_parser.h"
+#include "processor/snapshot_codec.h"
 #include "processor/window_sum.h"
 #include "processor/windows.h"
 #include "state/key_codec.h"
@@ -295,6 +296,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     auto it = inputs_.find(m.partition());
     if (it == inputs_.end()) return;
     InputState& in = it->second;
+    if (in.next < 0) check_resume_offset(m.partition(), in, m.offset());
     in.last_message = Clock::now();
     in.next = m.offset() + 1;
     in.dirty = true;
@@ -457,7 +459,42 @@ class StreamThread final : public RdKafka::RebalanceCb,
     bool dirty{false};
     std::optional<std::int64_t> reported_time;
     std::string committed_snapshot;
+    // Where the committed ingest state says this partition was counted up
+    // to (-1: unknown); a first offset behind it means the group's offsets
+    // were moved back.
+    std::int64_t counted_until{-1};
   };
+
+  // An ingest task's changelog value: the offset it processed up to, then
+  // the engine's state of the partition.
+  std::string ingest_snapshot(std::int32_t p, std::int64_t next) {
+    processor::SnapshotWriter w;
+    w.put<std::int64_t>(next);
+    std::string out = w.take();
+    out += engine_->partition_snapshot(p);
+    return out;
+  }
+  bool restore_ingest(std::int32_t p, std::string_view snapshot, std::int64_t* next) {
+    if (snapshot.size() < sizeof(std::int64_t)) return false;
+    processor::SnapshotReader r(snapshot.substr(0, sizeof(std::int64_t)));
+    if (next != nullptr) *next = r.get<std::int64_t>();
+    return engine_->restore_partition(p, snapshot.substr(sizeof(std::int64_t)));
+  }
+
+  // The first message read from a partition shows where the group resumed.
+  // The ingest state never runs ahead of the group's committed offsets, so an
+  // earlier offset means the offsets were moved back (a reset, or a deleted
+  // group starting from the earliest): what lies in between is counted again.
+  void check_resume_offset(std::int32_t p, InputState& in, std::int64_t offset) {
+    if (in.counted_until < 0 || offset >= in.counted_until) return;
+    klog().warn(
+        "{}[{}]: reading from offset {}, but the state store already counts this partition's input up to offset "
+        "{}: the {} messages in between are processed again (in windows still open their frames are counted "
+        "twice, unique users do not change; for closed windows they are late). Was the consumer group's offset "
+        "reset? To reprocess from scratch, reset the application (scripts/reset-application, docs/SCALE_OUT.md).",
+        t_.input, p, offset, in.counted_until, in.counted_until - offset);
+    in.counted_until = -1;
+  }
   struct CountEntry {
     std::unique_ptr<CountTask> task;
     std::int64_t next{-1};
@@ -560,24 +597,32 @@ class StreamThread final : public RdKafka::RebalanceCb,
       return false;
     }
     std::uint64_t pairs = 0;
+    std::uint64_t records = 0;
+    for (const Pending& pc : pending) records += pc.kind == Kind::repartition ? pc.records : 0;
+    std::string checkpoint_text;
     for (Pending& pc : pending) {
       const RestorePartition& req = requests[pc.request];
       if (pc.kind == Kind::input) {
         engine_->assign_partition(pc.p);
-        if (!pc.snapshot.empty() && !engine_->restore_partition(pc.p, pc.snapshot)) {
+        std::int64_t counted_until = -1;
+        if (!pc.snapshot.empty() && !restore_ingest(pc.p, pc.snapshot, &counted_until)) {
           klog().error("{}[{}]: the ingest state does not read back", t_.ingest_changelog, pc.p);
           return false;
         }
         InputState& in = inputs_[pc.p];
         in = InputState{};
         in.committed_snapshot = pc.snapshot;
+        in.counted_until = counted_until;
+        if (counted_until >= 0) {
+          checkpoint_text += fmt::format("{}{}:{}", checkpoint_text.empty() ? "" : " ", pc.p, counted_until);
+        }
         if (c_.until_end) {
           std::int64_t low = 0, high = 0;
           if (consumer_->query_watermark_offsets(t_.input, pc.p, &low, &high, 10000) == RdKafka::ERR_NO_ERROR) {
             in.end = high;
           }
         }
-        klog().info("task ingest {}[{}] assigned", t_.input, pc.p);
+        klog().info("assigned {}[{}]: ingest task", t_.input, pc.p);
       } else if (pc.kind == Kind::repartition) {
         if (pc.records > 0) {
           const state::Status s = pc.store->write_all(state::Checkpoint{pc.snapshot, {{pc.p, req.next}}});
@@ -595,7 +640,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
                        t_.changelog, pc.p);
           return false;
         }
-        klog().info("task count shard {} assigned: {} pairs, {} changelog records replayed", pc.p,
+        klog().info("assigned shard {}: count task, {} pairs, {} changelog records replayed", pc.p,
                     task->store().pairs(), pc.records);
         counts_[pc.p] = CountEntry{std::move(task), -1};
       } else {
@@ -604,16 +649,21 @@ class StreamThread final : public RdKafka::RebalanceCb,
           klog().error("{}[{}]: the sum task's state does not read back", t_.sum_changelog, pc.p);
           return false;
         }
-        klog().info("task sum {}[{}] assigned ({} windows waiting)", t_.partials, pc.p, s->waiting());
+        klog().info("assigned {}[{}]: sum task, {} windows waiting", t_.partials, pc.p, s->waiting());
         sums_[pc.p] = SumEntry{std::move(s), -1, false, pc.snapshot};
       }
+    }
+    if (!checkpoint_text.empty()) {
+      klog().info("state store checkpoint: input offsets {} (partition:next)", checkpoint_text);
     }
     restored_records_ = restorer_->records();
     restored_pairs_ += pairs;
     restore_seconds_ = std::chrono::duration<double>(Clock::now() - t0).count();
     if (!pending.empty()) {
-      klog().info("restored {} tasks in {:.2f} s ({} pairs, {} of them from RocksDB)", pending.size(),
-                  restore_seconds_, pairs, from_db);
+      klog().info("restored {} pairs ({} from RocksDB, {} changelog records replayed) in {:.2f} s ({:.0f} pairs/s; "
+                  "{} tasks)",
+                  pairs, from_db, records, restore_seconds_,
+                  static_cast<double>(pairs) / std::max(restore_seconds_, 1e-6), pending.size());
     }
     return true;
   }
@@ -625,13 +675,13 @@ class StreamThread final : public RdKafka::RebalanceCb,
         engine_->revoke_partition(p);
         inputs_.erase(p);
         if (keyed_) counts_.erase(p);
-        klog().info("task ingest {}[{}] {}", t_.input, p, lost ? "lost" : "revoked");
+        klog().info("{} {}[{}]: ingest task", lost ? "lost" : "revoked", t_.input, p);
       } else if (tp->topic() == t_.repartition) {
         counts_.erase(p);
-        klog().info("task count shard {} {}", p, lost ? "lost" : "revoked");
+        klog().info("{} shard {}: count task", lost ? "lost" : "revoked", p);
       } else if (tp->topic() == t_.partials) {
         sums_.erase(p);
-        klog().info("task sum {}[{}] {}", t_.partials, p, lost ? "lost" : "revoked");
+        klog().info("{} {}[{}]: sum task", lost ? "lost" : "revoked", t_.partials, p);
       }
     }
   }
@@ -736,7 +786,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     std::map<std::int32_t, std::string> ingest_snaps;
     for (auto& [p, in] : inputs_) {
       if (!in.dirty) continue;
-      std::string snap = engine_->partition_snapshot(p);
+      std::string snap = ingest_snapshot(p, in.next >= 0 ? in.next : in.counted_until);
       const std::string_view v(snap);
       collector_->internal(t_.ingest_changelog, p, kIngestSnapshotKey, &v);
       ingest_snaps[p] = std::move(snap);
@@ -937,7 +987,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     std::vector<RdKafka::TopicPartition*> parts;
     for (auto& [p, in] : inputs_) {
       engine_->assign_partition(p);
-      if (!in.committed_snapshot.empty() && !engine_->restore_partition(p, in.committed_snapshot)) {
+      if (!in.committed_snapshot.empty() && !restore_ingest(p, in.committed_snapshot, nullptr)) {
         klog().error("ingest {}: the committed state does not read back", p);
         fatal_ = true;
       }

@@ -268,7 +268,7 @@ def case_wiped(c: Case):
     run = c.start(names, "w", until_end=True).wait(300)
     expect_rc0(run, "the replica with a wiped state directory (--until-end)")
     import re
-    restored = [int(m.group(1)) for m in re.finditer(r"task count shard \d+ assigned: (\d+) pairs, (\d+) changelog",
+    restored = [int(m.group(1)) for m in re.finditer(r"assigned shard \d+: count task, (\d+) pairs, (\d+) changelog",
                                                     run.stderr)]
     if not restored or sum(restored) == 0:
         fail(f"the wiped replica restored no pairs from the changelog:\n{ku.tail(run.stderr, 30)}")
