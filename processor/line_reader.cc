@@ -6,20 +6,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "processor/frame.h"
 #include "processor/frame_parser.h"
 
 namespace uniqd::processor {
-namespace {
-
-bool is_blank(const char* p, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) {
-    if (p[i] != ' ' && p[i] != '\t') return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 LineReader::LineReader(int fd, std::size_t max_frame_bytes, std::size_t read_chunk)
     : fd_(fd), max_(max_frame_bytes), chunk_(std::max<std::size_t>(read_chunk, 1)) {
   // Room for one maximal line (+\r\n) plus one read, plus padding.
@@ -122,7 +112,7 @@ LineReader::Line LineReader::next() {
       prefix_.assign(data, keep);
       return Line{Kind::too_large, prefix_.data(), keep, size, line_no_};
     }
-    if (size == 0 || is_blank(data, size)) return Line{Kind::blank, data, size, size, line_no_};
+    if (is_blank_frame(std::string_view(data, size))) return Line{Kind::blank, data, size, size, line_no_};
     return Line{Kind::line, data, size, size, line_no_};
   }
 }

@@ -14,6 +14,7 @@ namespace uniqd::processor {
 
 class LineReader {
  public:
+  // blank: is_blank_frame (frame.h), after the size check.
   enum class Kind { line, blank, too_large, end, error };
   struct Line {
     Kind kind{Kind::end};

@@ -576,7 +576,7 @@ def expected_lines(data, max_frame_bytes=1 << 20):
     for line in lines:
         if line.endswith(b"\r"):
             line = line[:-1]
-        if len(line) <= max_frame_bytes and line.strip(b" \t") == b"":
+        if len(line) <= max_frame_bytes and line.strip(b" \t\r") == b"":
             blank += 1
         else:
             frames += 1
@@ -623,6 +623,27 @@ def check_huge_line():
         j = json.loads(f.readline())
     expect(j["reason"] == "too_large" and j["line"] == 1 and j.get("bytes") == len(big) - 1,
            f"reject record {short(json.dumps(j), 300)}, expected too_large, line 1, bytes {len(big) - 1}")
+
+
+def check_blank_lines():
+    # SEMANTICS §1: empty or only JSON whitespace (a CR too) is blank, never
+    # a reject; the same bytes as a Kafka value are blank as well. Lines:
+    #   1 " \r "   2 ""   3 "\t\r\t" + CRLF   4 " \r" + CRLF (the last \r is the
+    #   line end)   5 a frame   6 " \v " (not JSON whitespace: malformed)
+    #   7 all spaces but over --max-frame-bytes 64: too_large (size first)
+    data = b" \r \n\n\t\r\t\r\n \r\r\n" + frame("a", B).encode() + b"\n \v \n" + b" " * 65 + b"\n"
+    rej = path("blank.rejects")
+    r, s = stdin_run("blank.jsonl", data, ["--rejects", rej, "--windows", "minute", "--max-frame-bytes", "64"])
+    expect((s["frames"], s["accepted"], dict(s["reasons"]), s["blank"]) ==
+           (3, 1, {"malformed_json": 1, "too_large": 1}, 4),
+           f"summary {s}, expected 4 blank, 1 accepted, malformed_json line 6, too_large line 7")
+    with open(rej) as f:
+        got = sorted((j["line"], j["reason"]) for j in map(json.loads, f))
+    expect(got == [(6, "malformed_json"), (7, "too_large")], f"rejects {got}")
+    expect(expected_lines(data, 64) == (3, 4), f"the test's own count {expected_lines(data, 64)}")
+    _, o_rej, o_err = oracle(path("blank.jsonl"), ["--windows", "minute", "--max-frame-bytes", "64"])
+    expect(o_rej == collections.Counter({"malformed_json": 1, "too_large": 1}) and "blank=4" in o_err,
+           f"the oracle counts rejects {dict(o_rej)}, {short(o_err)}")
 
 
 # ---------------------------------------------------------------------------
@@ -730,6 +751,7 @@ CHECKS = [
     ("sigint", lambda: check_stop_signal(signal.SIGINT)),
     ("random_bytes", check_random_bytes),
     ("huge_line", check_huge_line),
+    ("blank_lines", check_blank_lines),
     ("missing_input", check_missing_input),
     ("unwritable_rejects", check_unwritable_rejects),
     ("flags_checked_like_the_file", check_known_bug_print_config_invalid_flags),

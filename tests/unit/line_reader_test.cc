@@ -50,6 +50,18 @@ TEST(LineReader, SplitsLinesCrlfBlankAndLastLine) {
   EXPECT_EQ(r.next().kind, LineReader::Kind::end);
 }
 
+// A CR inside a line of spaces is whitespace too: blank, like the same
+// bytes as a Kafka value (is_blank_frame).
+TEST(LineReader, WhitespaceWithCarriageReturnsIsBlank) {
+  Pipe p(" \r \n\r\r\n\t\r\t\r\n \v \n");
+  LineReader r(p.read_fd, 1000);
+  EXPECT_EQ(r.next().kind, LineReader::Kind::blank);
+  EXPECT_EQ(r.next().kind, LineReader::Kind::blank);
+  EXPECT_EQ(r.next().kind, LineReader::Kind::blank);
+  EXPECT_EQ(r.next().kind, LineReader::Kind::line) << "a vertical tab is not JSON whitespace";
+  EXPECT_EQ(r.next().kind, LineReader::Kind::end);
+}
+
 TEST(LineReader, HugeLineIsSkippedNotBuffered) {
   const std::size_t huge = 100u << 20;  // 100 MB on one line
   std::string bytes = "{\"x\":1}\n" + std::string(huge, 'y') + "\r\n{\"z\":1}\n";
