@@ -39,7 +39,11 @@ bool LineReader::fill() {
     // Only when no data is waiting: a file or a busy pipe never blocks, so
     // flushing there would only cost time.
     pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, 0) == 0) hook_(hook_arg_);
+    if (::poll(&p, 1, 0) == 0 && !hook_(hook_arg_)) {
+      aborted_ = true;
+      eof_ = true;
+      return false;
+    }
   }
   while (true) {
     if (stop_ != nullptr && *stop_ != 0) {
@@ -97,13 +101,14 @@ LineReader::Line LineReader::next() {
           begin_ = scanned_ = (p != nullptr ? at + 1 : at);
         }
         if (!error_.empty()) return Line{Kind::error, nullptr, 0, 0, line_no_};
+        if (!got_newline && (interrupted_ || aborted_)) return Line{Kind::end, nullptr, 0, 0, line_no_};
         // A \r before the \n belongs to the line end, not to the frame.
         if (got_newline && last == '\r') --size;
         return Line{Kind::too_large, prefix_.data(), prefix_.size(), size, ++line_no_};
       }
       if (fill()) continue;
       if (!error_.empty()) return Line{Kind::error, nullptr, 0, 0, line_no_};
-      if (begin_ == end_) return Line{Kind::end, nullptr, 0, 0, line_no_};
+      if (begin_ == end_ || interrupted_ || aborted_) return Line{Kind::end, nullptr, 0, 0, line_no_};
       nl = buf_.data() + end_;  // last line without a newline
     }
     const std::size_t at = static_cast<std::size_t>(nl - buf_.data());

@@ -82,3 +82,36 @@ TEST(LineReader, LineJustOverTheLimit) {
 
 }  // namespace
 }  // namespace uniqd::processor
+
+namespace uniqd::processor {
+namespace {
+
+// A hook that fails (results could not be written) ends the input at once,
+// even though the writer keeps the pipe open, and the partial line read so
+// far is not handed out as a frame.
+TEST(LineReader, FailingBeforeReadHookEndsTheInput) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const std::string bytes = "{\"a\":1}\n{\"b\":";
+  ASSERT_EQ(::write(fds[1], bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  LineReader r(fds[0], 1000);
+  int calls = 0;
+  r.set_before_read(
+      [](void* arg) {
+        ++*static_cast<int*>(arg);
+        return false;
+      },
+      &calls);
+  auto l = r.next();
+  ASSERT_EQ(l.kind, LineReader::Kind::line);
+  EXPECT_EQ(std::string(l.data, l.size), "{\"a\":1}");
+  EXPECT_EQ(r.next().kind, LineReader::Kind::end);
+  EXPECT_TRUE(r.aborted());
+  EXPECT_FALSE(r.interrupted());
+  EXPECT_EQ(calls, 1);
+  ::close(fds[1]);
+  ::close(fds[0]);
+}
+
+}  // namespace
+}  // namespace uniqd::processor
