@@ -17,7 +17,8 @@
 #include "kafka/state_restorer.h"
 #include "processor/application.h"
 #include "processor/logging.h"
-#include "processor/parallel_parser.h"
+#include "processor/frame_feed.h"
+#include "processor/stop_signal.h"
 #include "processor/snapshot_codec.h"
 #include "processor/window_sum.h"
 #include "processor/windows.h"
@@ -58,8 +59,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
                            private processor::ResultSink,
                            private processor::RejectSink {
  public:
-  StreamThread(const config::Config& c, const ReplicaSetup& setup, processor::MetricsServer* metrics,
-               const volatile std::sig_atomic_t* stop)
+  StreamThread(const config::Config& c, const ReplicaSetup& setup, processor::MetricsServer* metrics)
       : c_(c),
         setup_(setup),
         t_(setup.topics),
@@ -68,7 +68,6 @@ class StreamThread final : public RdKafka::RebalanceCb,
         shards_(c.state_store.shards),
         inputs_n_(setup.input_partitions),
         opts_(make_opts(c)),
-        stop_(stop),
         metrics_(metrics) {
     min_granularity_ = *std::min_element(opts_.counter.granularities.begin(), opts_.counter.granularities.end());
     collector_ = make_collector();
@@ -93,15 +92,14 @@ class StreamThread final : public RdKafka::RebalanceCb,
     }
     consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
     if (!consumer_) throw KafkaError("consumer: " + err);
-    padded_.resize(opts_.max_frame_bytes + processor::kFramePadding + 1);
-    if (const int threads = processor::parse_threads(c); threads > 0) {
-      parallel_ = std::make_unique<processor::ParallelParser>(threads, opts_.max_frame_bytes, opts_.ts_unit);
-    }
+    // engine_ is replaced by rewinds: the feed looks it up at each frame.
+    feed_ = std::make_unique<processor::FrameFeed>([this]() -> processor::Engine& { return *engine_; },
+                                                   processor::parse_threads(c), opts_.max_frame_bytes, opts_.ts_unit);
     repartition_out_.resize(static_cast<std::size_t>(shards_));
   }
 
   ~StreamThread() override {
-    parallel_.reset();
+    feed_.reset();
     consumer_.reset();
     engine_.reset();
     counts_.clear();
@@ -132,7 +130,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     empty_since_ = Clock::now();
     bool finished = false;
     while (!stopping() && !fatal_) {
-      std::unique_ptr<RdKafka::Message> m(consumer_->consume(parallel_ && parallel_->holds_lines() ? 0 : 100));
+      std::unique_ptr<RdKafka::Message> m(consumer_->consume(feed_->holds_frames() ? 0 : 100));
       handle(*m);
       collector_->poll();
       const auto now = Clock::now();
@@ -229,7 +227,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     return e;
   }
 
-  bool stopping() const { return *stop_ != 0; }
+  static bool stopping() { return processor::stop_requested(); }
   processor::ResultSink& results_sink() { return *this; }
   processor::RejectSink& rejects_sink() { return *this; }
   PartialsSink& partials_sink() { return *this; }
@@ -300,36 +298,14 @@ class StreamThread final : public RdKafka::RebalanceCb,
     in.last_message = Clock::now();
     in.next = m.offset() + 1;
     in.dirty = true;
-    const processor::SourcePosition pos{m.partition(), m.offset()};
-    const std::size_t len = m.len();
     const char* bytes = static_cast<const char*>(m.payload());
-    if (bytes == nullptr || std::all_of(bytes, bytes + len, [](char ch) {
-          return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-        })) {
-      // A tombstone or a blank value: the Kafka twin of a blank line.
-      engine_->note_blank();
-    } else if (len > opts_.max_frame_bytes) {
-      const std::string_view prefix(bytes, std::min<std::size_t>(len, 1024));
-      if (parallel_) {
-        parallel_->add_too_large(prefix, len, pos, apply_);
-      } else {
-        engine_->process_too_large(prefix, len, pos);
-      }
-    } else if (parallel_) {
-      parallel_->add_line(bytes, len, pos, apply_);
-    } else {
-      // Kafka's buffers are not padded for simdjson: copy (2 KB, cheap next
-      // to parsing it).
-      if (len > 0) std::memcpy(padded_.data(), bytes, len);
-      engine_->process(padded_.data(), len, pos);
-    }
+    feed_->add(bytes != nullptr ? std::string_view(bytes, m.len()) : std::string_view(),
+               processor::SourcePosition{m.partition(), m.offset()});
   }
 
   // Hands every frame out to the parse threads to the engine, in read order,
   // before anything that depends on what the engine has seen.
-  void apply_parsed() {
-    if (parallel_) parallel_->finish(apply_);
-  }
+  void apply_parsed() { feed_->apply_pending(); }
 
   void count(RdKafka::Message& m) {
     auto it = counts_.find(m.partition());
@@ -1108,6 +1084,24 @@ class StreamThread final : public RdKafka::RebalanceCb,
     s.tasks_sum = sums_.size();
     for (const auto& [k, e] : sums_) s.sum_waiting += e.sum->waiting();
     s.internal_bytes = collector_->internal_bytes();
+    std::vector<RdKafka::TopicPartition*> internal;
+    for (const auto& [shard, e] : counts_) {
+      if (!keyed_) internal.push_back(RdKafka::TopicPartition::create(t_.repartition, shard));
+    }
+    for (const auto& [k, e] : sums_) internal.push_back(RdKafka::TopicPartition::create(t_.partials, k));
+    if (!internal.empty() && consumer_->position(internal) == RdKafka::ERR_NO_ERROR) {
+      for (const RdKafka::TopicPartition* tp : internal) {
+        std::int64_t low = 0, high = 0;
+        if (consumer_->get_watermark_offsets(tp->topic(), tp->partition(), &low, &high) != RdKafka::ERR_NO_ERROR) {
+          continue;
+        }
+        // No position yet: everything up to the high watermark is unread
+        // only if there is anything past the low one.
+        const std::int64_t pos = tp->offset() >= 0 ? tp->offset() : low;
+        s.internal_lag += std::max<std::int64_t>(0, high - pos);
+      }
+    }
+    RdKafka::TopicPartition::destroy(internal);
     metrics_->publish(std::move(s));
   }
 
@@ -1120,7 +1114,6 @@ class StreamThread final : public RdKafka::RebalanceCb,
   const int inputs_n_;
   processor::EngineOptions opts_;
   processor::Granularity min_granularity_{processor::Granularity::minute};
-  const volatile std::sig_atomic_t* stop_;
   processor::MetricsServer* metrics_;
 
   std::unique_ptr<RecordCollector> collector_;
@@ -1128,16 +1121,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
   std::unique_ptr<processor::Engine> engine_;
   std::unique_ptr<StateRestorer> restorer_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
-  std::vector<char> padded_;
-  std::unique_ptr<processor::ParallelParser> parallel_;
-  // engine_ is replaced by rewinds: looked up at each call.
-  const processor::ParallelParser::Apply apply_ = [this](const processor::ParsedLine& l) {
-    if (l.too_large) {
-      engine_->process_too_large(l.bytes, l.full_size, l.pos);
-    } else {
-      engine_->process_parsed(l.why, l.frame, l.bytes, l.pos);
-    }
-  };
+  std::unique_ptr<processor::FrameFeed> feed_;
 
   std::map<std::int32_t, InputState> inputs_;
   std::map<std::int32_t, CountEntry> counts_;
@@ -1165,9 +1149,8 @@ class StreamThread final : public RdKafka::RebalanceCb,
 
 }  // namespace
 
-int run_stream_thread(const config::Config& c, const ReplicaSetup& setup, processor::MetricsServer* metrics,
-                      const volatile std::sig_atomic_t* stop) {
-  StreamThread thread(c, setup, metrics, stop);
+int run_stream_thread(const config::Config& c, const ReplicaSetup& setup, processor::MetricsServer* metrics) {
+  StreamThread thread(c, setup, metrics);
   return thread.run();
 }
 

@@ -18,7 +18,6 @@
 // the last commit.
 #pragma once
 
-#include <csignal>
 #include <string>
 
 #include "config/config.h"
@@ -34,9 +33,9 @@ struct ReplicaSetup {
   std::string state_path;        // <state_dir>/<application_id>
 };
 
-// Runs the loop until a stop signal (or, with until_end, until the group
-// drained the input). Returns the process exit status.
-int run_stream_thread(const config::Config& c, const ReplicaSetup& setup, processor::MetricsServer* metrics,
-                      const volatile std::sig_atomic_t* stop);
+// Runs the loop until a stop signal (processor/stop_signal.h) or, with
+// until_end, until the group drained the input. Returns the process exit
+// status.
+int run_stream_thread(const config::Config& c, const ReplicaSetup& setup, processor::MetricsServer* metrics);
 
 }  // namespace uniqd::kafka

@@ -17,14 +17,12 @@
 #include "kafka/stream_thread.h"
 #include "processor/logging.h"
 #include "processor/metrics.h"
+#include "processor/stop_signal.h"
 
 namespace uniqd::kafka {
 namespace {
 
 using std::chrono::milliseconds;
-
-volatile std::sig_atomic_t g_stop = 0;
-extern "C" void on_stop(int) { g_stop = 1; }
 
 spdlog::logger& klog() {
   static auto l = processor::component_logger("kafka");
@@ -35,7 +33,7 @@ spdlog::logger& klog() {
 template <class Fn>
 bool with_retry(const char* what, Fn fn) {
   auto backoff = milliseconds(500);
-  while (g_stop == 0) {
+  while (!processor::stop_requested()) {
     try {
       fn();
       return true;
@@ -117,11 +115,7 @@ class StateDirLock {
 }  // namespace
 
 int run_task(const config::Config& c) {
-  struct sigaction sa {};
-  sa.sa_handler = on_stop;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  processor::install_stop_signal_handlers();
   try {
     std::unique_ptr<processor::MetricsServer> metrics;
     if (!c.metrics_address.empty()) {
@@ -172,7 +166,7 @@ int run_task(const config::Config& c) {
       return 2;
     }
     klog().info("replica {} of application {} (state in {})", replica, c.application_id, setup.state_path);
-    return run_stream_thread(c, setup, metrics.get(), &g_stop);
+    return run_stream_thread(c, setup, metrics.get());
   } catch (const KafkaError& e) {
     klog().error("{}", e.what());
     return 2;

@@ -122,6 +122,9 @@ std::string render_prometheus(const MetricsSnapshot& s) {
     line(o, "uniqd_sum_waiting_windows", "", static_cast<double>(s.sum_waiting));
     head(o, "uniqd_internal_bytes_total", "counter", "Bytes written to the repartition, partials and changelog topics.");
     line(o, "uniqd_internal_bytes_total", "", static_cast<double>(s.internal_bytes));
+    head(o, "uniqd_internal_lag_messages", "gauge",
+         "Messages of the repartition and partials partitions this replica reads, not read yet.");
+    line(o, "uniqd_internal_lag_messages", "", static_cast<double>(s.internal_lag));
   }
   head(o, "uniqd_ready", "gauge", "1 when assigned and restored, ready to process.");
   line(o, "uniqd_ready", "", s.ready ? 1 : 0);

@@ -61,6 +61,9 @@ struct MetricsSnapshot {
   std::size_t tasks_sum{0};
   std::uint64_t sum_waiting{0};
   std::uint64_t internal_bytes{0};
+  // Messages of the repartition and partials partitions this replica reads
+  // that it has not read yet.
+  std::int64_t internal_lag{0};
 };
 
 std::string render_prometheus(const MetricsSnapshot& s);
