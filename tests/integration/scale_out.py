@@ -2,7 +2,7 @@
 """Several uniqd replicas in one consumer group, against a real Kafka broker, held to the oracle.
 
 usage: scale_out.py --uniqd U --gen G --oracle O [--keep DIR] CASE...
-CASE: replicas | same_results | keyed | wiped | all
+CASE: replicas | same_results | keyed | wiped | reset | all
 
 Needs UNIQD_TEST_BROKERS (tests/integration/with_broker.sh); exits 77 (skipped) without it.
 
@@ -22,6 +22,9 @@ Needs UNIQD_TEST_BROKERS (tests/integration/with_broker.sh); exits 77 (skipped) 
                 produced and a replica with that empty directory finishes with --until-end: its
                 shards come back from the changelog (it says so) and the results are the
                 oracle's for the whole stream.
+  reset         an application counted with 4 shards refuses to start with 2 (status 2, naming the
+                topic and scripts/reset-application); after scripts/reset-application it starts
+                with 2, reads the input again from the start and publishes the oracle's results.
 
 The streams carry every fault that depends on the frame alone (malformed JSON of 14 kinds,
 missing uid/ts, duplicate keys, bad types, digit-string and float ts, escaped keys, CRLF, blank
@@ -88,13 +91,14 @@ class Case:
                     out.write(src.read())
         return parts, whole, [ku.raw_lines(f) for f in files]
 
-    def flags(self, replica: str, extra: list[str] = ()) -> list[str]:
+    def flags(self, replica: str, extra: list[str] = (), config: str = "") -> list[str]:
         state = self.env.path(f"state-{replica}")
-        return FLAGS + KAFKA_FLAGS + ["--config", self.config, "--state-dir", state, "--replica-id", replica,
-                                      *extra]
+        return FLAGS + KAFKA_FLAGS + ["--config", config or self.config, "--state-dir", state, "--replica-id",
+                                      replica, *extra]
 
-    def start(self, names: ku.Names, replica: str, until_end: bool = False, extra: list[str] = ()) -> ku.Background:
-        return self.env.start_uniqd_kafka(names, self.flags(replica, extra), f"{names.app_id}-{replica}.log",
+    def start(self, names: ku.Names, replica: str, until_end: bool = False, extra: list[str] = (),
+              config: str = "") -> ku.Background:
+        return self.env.start_uniqd_kafka(names, self.flags(replica, extra, config), f"{names.app_id}-{replica}.log",
                                           until_end=until_end, metrics=True)
 
     def want(self, frames: str):
@@ -276,7 +280,38 @@ def case_wiped(c: Case):
     c.check_results(names, c.want(frames), "state directory wiped between runs")
 
 
-CASES = {"replicas": case_replicas, "same_results": case_same_results, "keyed": case_keyed, "wiped": case_wiped}
+def case_reset(c: Case):
+    env = c.env
+    names = env.names("reset")
+    env.create_topic(names.input, 4)
+    parts, frames, _ = c.parts("reset", 1)
+    env.gen_kafka(names.input, parts[0], partitions=4, key="none")
+    want = c.want(frames)
+    expect_rc0(c.start(names, "a", until_end=True).wait(300), "the first run (4 shards)")
+    c.check_results(names, want, "4 shards")
+    two = env.path("two-shards.yaml")
+    with open(two, "w") as f:
+        f.write(CONFIG + "state_store:\n  shards: 2\n")
+    run = c.start(names, "a", until_end=True, config=two).wait(120)
+    if run.returncode != 2 or "reset-application" not in run.stderr or f"{names.app_id}-" not in run.stderr:
+        fail(f"a restart with 2 shards exited {run.returncode}, expected 2 naming the topic and the reset:\n"
+             f"{ku.tail(run.stderr)}")
+    log("  ok: 2 shards refused with status 2")
+    here = os.path.dirname(os.path.abspath(__file__))
+    reset = os.path.join(here, "..", "..", "scripts", "reset-application")
+    p = ku.run([reset, "--brokers", env.brokers, "--application-id", names.app_id, "--state-dir",
+                env.path("state-a"), "--yes"], 300, "scripts/reset-application")
+    log("  " + p.stdout.decode().strip().replace("\n", "\n  "))
+    # The output topic is kept: only what the run after the reset adds counts.
+    seen = {(r.partition, r.offset) for r in env.read_topic(names.output, read_committed=True)}
+    expect_rc0(c.start(names, "a", until_end=True, config=two).wait(300), "the run after the reset (2 shards)")
+    records = [r for r in env.read_topic(names.output, read_committed=True) if (r.partition, r.offset) not in seen]
+    got = ku.final_results(records)
+    check(ku.compare_finals(got, want), f"after the reset, 2 shards: {len(got.latest)} final windows equal the "
+                                        f"oracle's")
+
+
+CASES = {"replicas": case_replicas, "same_results": case_same_results, "keyed": case_keyed, "wiped": case_wiped, "reset": case_reset}
 
 
 def main():
