@@ -42,6 +42,9 @@ struct Security {
   std::string principal{"User:<uniqd's principal>"};
   std::function<void()> stop;
   std::optional<std::string> fatal;
+  // The topic of the last "Topic authorization failed" librdkafka logged: a
+  // transaction's refusal comes back without it.
+  std::string denied_topic;
 };
 
 Security& security() {
@@ -88,6 +91,7 @@ class LogBridge final : public RdKafka::EventCb {
     switch (e.type()) {
       case RdKafka::Event::EVENT_LOG:
         rdlog().log(level_of(static_cast<int>(e.severity())), "{} {}", e.fac(), e.str());
+        note_denied_topic(e.str());
         break;
       case RdKafka::Event::EVENT_ERROR: {
         if (auto line = authentication_failure(e.err(), e.str())) {
@@ -97,8 +101,11 @@ class LogBridge final : public RdKafka::EventCb {
         Access a;
         a.group = group_;
         a.transactional_id = transactional_id_;
-        // librdkafka names the topic in the text, if at all; then the line
-        // says only "topic".
+        a.topic_operation = transactional_id_.empty() && !group_.empty() ? "READ" : "WRITE";
+        // A transaction's refusal ("Failed to add partition(s) to
+        // transaction ...: Topic authorization failed") does not name the
+        // topic; the log line just before it does.
+        note_denied_topic(e.str());
         if (auto line = authorization_failure(e.err(), a)) {
           report_fatal(*line + " (librdkafka: " + e.str() + ")");
           break;
@@ -117,6 +124,17 @@ class LogBridge final : public RdKafka::EventCb {
   }
 
  private:
+  // Remembers the quoted topic of a line that reports a topic refused.
+  static void note_denied_topic(const std::string& text) {
+    if (text.find("Topic authorization failed") == std::string::npos) return;
+    const auto b = text.find('"');
+    const auto e = b == std::string::npos ? b : text.find('"', b + 1);
+    if (e == std::string::npos) return;
+    Security& s = security();
+    std::lock_guard lock(s.mu);
+    s.denied_topic = text.substr(b + 1, e - b - 1);
+  }
+
   std::string group_;
   std::string transactional_id_;
 };
@@ -235,8 +253,16 @@ std::optional<std::string> authorization_failure(RdKafka::ErrorCode e, std::stri
 
 std::optional<std::string> authorization_failure(RdKafka::ErrorCode e, const Access& a) {
   switch (e) {
-    case RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED:
-      return authorization_failure(e, "topic", a.topic, a.topic_operation);
+    case RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED: {
+      if (!a.topic.empty()) return authorization_failure(e, "topic", a.topic, a.topic_operation);
+      std::string topic;
+      {
+        Security& s = security();
+        std::lock_guard lock(s.mu);
+        topic = s.denied_topic;
+      }
+      return authorization_failure(e, "topic", topic, a.topic_operation);
+    }
     case RdKafka::ERR_GROUP_AUTHORIZATION_FAILED:
       return authorization_failure(e, "group", a.group, "READ");
     case RdKafka::ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
@@ -399,7 +425,8 @@ void ensure_topics(const std::string& brokers, const std::vector<TopicSpec>& top
   throw AuthorizationError(line);
 }
 
-int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout) {
+int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout,
+                    std::string_view operation) {
   std::string err;
   std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(&handle, topic, nullptr, err));
   if (!t) throw KafkaError("topic " + topic + ": " + err);
@@ -413,7 +440,7 @@ int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chro
   for (const RdKafka::TopicMetadata* tm : *md->topics()) {
     if (tm->topic() == topic) {
       if (tm->err() == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART) return -1;
-      if (auto line = authorization_failure(tm->err(), "topic", topic, "DESCRIBE")) {
+      if (auto line = authorization_failure(tm->err(), "topic", topic, operation)) {
         report_fatal(*line);
         throw AuthorizationError(*line);
       }
@@ -421,6 +448,19 @@ int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chro
     }
   }
   return -1;
+}
+
+void learn_topics(RdKafka::Handle& producer, const std::vector<std::string>& topics,
+                  std::chrono::milliseconds timeout) {
+  for (const std::string& name : topics) {
+    try {
+      partition_count(producer, name, timeout, "WRITE");
+    } catch (const AuthorizationError&) {
+      throw;
+    } catch (const KafkaError&) {
+      // Learnt on first use instead.
+    }
+  }
 }
 
 }  // namespace uniqd::kafka

@@ -116,7 +116,15 @@ void ensure_topics(const std::string& brokers, const std::vector<TopicSpec>& top
                    std::chrono::milliseconds timeout);
 
 // Partition count of a topic, or -1 when it does not exist. Throws
-// AuthorizationError (reported) when the topic may not be described.
-int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout);
+// AuthorizationError (reported) when the topic may not be described;
+// `operation` is the one to name (READ and WRITE grant DESCRIBE too).
+int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout,
+                    std::string_view operation = "DESCRIBE");
+
+// Looks up the topics a producer writes to, so that its first records go
+// out as they are produced (best effort: errors other than a refusal are
+// ignored). A topic it may not even describe lacks its WRITE ACL: reported,
+// AuthorizationError, before anything is written.
+void learn_topics(RdKafka::Handle& producer, const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
 
 }  // namespace uniqd::kafka

@@ -77,13 +77,8 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
   void learn_topics(bool with_changelog) {
     std::vector<std::string> names{c_.kafka.output_topic, c_.kafka.dead_letter_topic};
     if (with_changelog) names.push_back(changelog_topic_);
-    for (const std::string& name : names) {
-      std::string err;
-      std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(producer_.get(), name, nullptr, err));
-      if (!t) continue;
-      RdKafka::Metadata* md = nullptr;
-      if (producer_->metadata(false, t.get(), &md, 5000) == RdKafka::ERR_NO_ERROR) delete md;
-    }
+    // security: moved to kafka/client.cc, where a missing WRITE ACL ends uniqd before anything is written.
+    kafka::learn_topics(*producer_, names, milliseconds(5000));
   }
 
   void emit(const processor::WindowResult& r) override {
