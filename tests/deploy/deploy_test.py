@@ -9,6 +9,11 @@ real tools (podman, podman-compose, promtool). One case per invocation:
                               Redpanda): frames produced, one replica killed -9 and restarted by
                               its restart policy, results (read_committed) equal the oracle;
                               Prometheus scrapes it and loads the alert rules; stop is SIGTERM, exit 0
+    deploy_test.py k8s        kubectl kustomize base + overlay; a real kube-apiserver + etcd (built from
+                              the Go module proxy, scripts/k8s-tools) accepts them (server-side dry
+                              run, strict), stores the overlay, refuses two broken manifests; the
+                              ConfigMap rendered with a Secret is accepted by uniqd --print-config;
+                              ports and paths agree between config, image and manifests
     deploy_test.py rules      promtool check rules on docker/prometheus/alerts.yaml, promtool test
                               rules on its unit tests; the Grafana dashboard is JSON naming only
                               metrics uniqd exports
@@ -392,6 +397,112 @@ def case_compose() -> None:
             c.clean()
 
 
+# ---------------------------------------------------------------- k8s
+
+K8S_TOOLS = os.path.join(REPO, "scripts", "k8s-tools")
+# A password with every character YAML or a shell could trip on.
+TRICKY_PASSWORD = "p'a\"s$s&w:o #r{d}\\"
+
+
+def case_k8s() -> None:
+    t0 = time.monotonic()
+    run([K8S_TOOLS, "build"], 3600, capture_output=False)
+    kubectl = os.path.join(run([K8S_TOOLS, "bin"], 60, text=True).stdout.strip(), "kubectl")
+    log(f"kube-apiserver, kubectl, etcd ready in {time.monotonic() - t0:.0f} s")
+    run([CONTAINER, "image"], 3600, capture_output=False)
+    base, overlay = os.path.join(REPO, "k8s", "base"), os.path.join(REPO, "k8s", "overlays", "example")
+    rendered = {k: run([kubectl, "kustomize", d], 60, text=True).stdout for k, d in (("base", base), ("overlay", overlay))}
+
+    with tempfile.TemporaryDirectory(prefix="uniqd-deploy-k8s-") as work:
+        api = os.path.join(work, "api")
+        try:
+            kubeconfig = run([K8S_TOOLS, "up", api], 300, text=True).stdout.strip()
+            k = [kubectl, "--kubeconfig", kubeconfig]
+            run(k + ["create", "namespace", "streaming"], 60)
+            objs = {}
+            for name, text in rendered.items():
+                p = run(k + ["apply", "--dry-run=server", "--validate=strict", "-o", "json", "-f", "-"], 120,
+                        check=False, input=text, text=True)
+                check(p.returncode == 0, f"the API server refused the {name} manifests:\n{p.stderr}")
+                out = json.loads(p.stdout)
+                objs[name] = {(o["kind"], o["metadata"]["name"].rsplit("-", 1)[0] if o["kind"] == "ConfigMap"
+                               else o["metadata"]["name"]): o for o in out.get("items", [out])}
+            log(f"server-side dry run accepts base ({len(objs['base'])} objects) and overlay ({len(objs['overlay'])})")
+            # Stored for real (no kubelet: nothing runs), then read back.
+            run(k + ["apply", "--server-side", "-f", "-"], 120, input=rendered["overlay"], text=True)
+            sts = json.loads(run(k + ["-n", "streaming", "get", "statefulset", "uniqd", "-o", "json"], 60).stdout)
+            c = sts["spec"]["template"]["spec"]["containers"][0]
+            check(sts["spec"]["replicas"] == 3 and c["image"] == "registry.example.com/uniqd:0.1.0",
+                  f"overlay not applied: replicas {sts['spec']['replicas']}, image {c['image']}")
+            # Broken manifests are refused: a port out of range, a misspelt field.
+            for broken, want in (("containerPort: 9464", "containerPort: 94640"),
+                                 ("terminationGracePeriodSeconds:", "terminationGracePeriodSecond:")):
+                check(broken in rendered["base"], f"'{broken}' not in the base manifests")
+                p = run(k + ["apply", "--dry-run=server", "--validate=strict", "-f", "-"], 120, check=False,
+                        input=rendered["base"].replace(broken, want, 1), text=True)
+                check(p.returncode != 0, f"the API server accepted a manifest with '{want}'")
+            log("broken manifests refused (port 94640, unknown field)")
+        finally:
+            run([K8S_TOOLS, "down", api], 60, check=False)
+
+        # Ports and paths agree between the uniqd config, the image and the manifests; the
+        # ConfigMap's YAML, rendered by its init script, is accepted by uniqd itself.
+        img = json.loads(podman("image", "inspect", IMAGE).stdout)[0]["Config"]
+        for name in ("base", "overlay"):
+            o = objs[name]
+            sts = o[("StatefulSet", "uniqd")]
+            pod = sts["spec"]["template"]
+            c = pod["spec"]["containers"][0]
+            cfg_files = o[("ConfigMap", "uniqd-config")]["data"]
+            d = os.path.join(work, f"cfg-{name}")
+            os.makedirs(os.path.join(d, "out"))
+            os.chmod(os.path.join(d, "out"), 0o777)
+            for fn, text in cfg_files.items():
+                with open(os.path.join(d, fn), "w", encoding="utf-8") as f:
+                    f.write(text)
+            p = podman("run", "--rm", "--no-healthcheck", "-v", f"{d}:/etc/uniqd-template:ro,z",
+                       "-v", f"{os.path.join(d, 'out')}:/etc/uniqd:z", "-e", "KAFKA_SASL_USERNAME=uniqd",
+                       "-e", f"KAFKA_SASL_PASSWORD={TRICKY_PASSWORD}", "--entrypoint", "/bin/bash", IMAGE,
+                       "/etc/uniqd-template/render-config.sh", check=False)
+            check(p.returncode == 0, f"{name}: render-config.sh failed: {p.stderr.decode(errors='replace')}")
+            printed = podman("run", "--rm", "--no-healthcheck", "-v", f"{os.path.join(d, 'out')}:/etc/uniqd:ro,z",
+                             IMAGE, "--print-config").stdout.decode()
+            port = re.search(r"metrics_address: \S*:(\d+)", printed)
+            state_dir = re.search(r"state_dir: (\S+)", printed)
+            check(port and state_dir, f"{name}: no metrics_address/state_dir in --print-config:\n{printed}")
+            port, state_dir = int(port.group(1)), state_dir.group(1)
+            if "${KAFKA_SASL_PASSWORD}" in cfg_files["uniqd.yaml"]:
+                # uniqd must read back exactly the Secret's value.
+                pw = re.search(r"sasl\.password: (.*)", printed)
+                check(pw is not None, f"{name}: sasl.password missing from --print-config")
+                got = pw.group(1)
+                check(TRICKY_PASSWORD in got or json.dumps(TRICKY_PASSWORD) == got
+                      or "'" + TRICKY_PASSWORD.replace("'", "''") + "'" == got,
+                      f"{name}: the password came through as {got!r}, not {TRICKY_PASSWORD!r}")
+            cport = {p["name"]: p["containerPort"] for p in c["ports"]}["metrics"]
+            checks = {
+                "container port": cport,
+                "prometheus.io/port": int(pod["metadata"]["annotations"]["prometheus.io/port"]),
+                "image EXPOSE": int(next(iter(img["ExposedPorts"])).split("/")[0]),
+            }
+            for what, v in checks.items():
+                check(v == port, f"{name}: {what} {v} differs from the config's metrics port {port}")
+            probes = {pr: c[pr]["httpGet"]["path"] for pr in ("livenessProbe", "readinessProbe")}
+            check(probes == {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}, f"{name}: probes {probes}")
+            mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+            check(mounts.get("state") == state_dir, f"{name}: state volume at {mounts.get('state')}, config says {state_dir}")
+            check(state_dir in img["Volumes"], f"{name}: {state_dir} is not a volume of the image ({img['Volumes']})")
+            conf_path = img["Entrypoint"][img["Entrypoint"].index("--config") + 1]
+            check(os.path.dirname(conf_path) == mounts.get("config"),
+                  f"{name}: the image reads {conf_path}, the rendered config is mounted at {mounts.get('config')}")
+            check(any(t["metadata"]["name"] == "state" for t in sts["spec"]["volumeClaimTemplates"]),
+                  f"{name}: no volumeClaimTemplate 'state'")
+            check(pod["spec"]["terminationGracePeriodSeconds"] >= 30, f"{name}: terminationGracePeriodSeconds too short")
+            check(int(pod["spec"]["securityContext"]["runAsUser"]) == int(img["User"].split(":")[0]),
+                  f"{name}: runAsUser differs from the image's user {img['User']}")
+        log("config rendered with a Secret accepted by uniqd; ports/paths agree between config, image, manifests")
+
+
 # ---------------------------------------------------------------- rules
 
 
@@ -446,7 +557,7 @@ def case_rules() -> None:
     log(f"alerts: promtool check + unit tests pass; dashboard: {len(exprs)} queries parse")
 
 
-CASES = {"image": case_image, "compose": case_compose, "rules": case_rules}
+CASES = {"image": case_image, "compose": case_compose, "k8s": case_k8s, "rules": case_rules}
 
 
 def main() -> int:
