@@ -9,27 +9,15 @@
 #include <cstring>
 
 #include "processor/cores.h"
+#include "processor/frame_feed.h"
 #include "processor/line_reader.h"
 #include "processor/metrics.h"
-#include "processor/parallel_parser.h"
+#include "processor/stop_signal.h"
 #include "processor/stream_sinks.h"
 #include "state/memory_store.h"
 
 namespace uniqd::processor {
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
-
-extern "C" void on_stop_signal(int) { g_stop = 1; }
-
-void install_stop_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: a blocked read must wake up
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
 
 std::string human_bytes(double b) {
   char buf[32];
@@ -70,8 +58,7 @@ class Progress {
 // Runs before every blocking read: results and rejects go out, and the
 // metrics show where the task stands while it waits.
 struct BeforeRead {
-  ParallelParser* parser;
-  const ParallelParser::Apply* apply;
+  FrameFeed* feed;
   StreamResultSink* results;
   StreamRejectSink* rejects;
   MetricsServer* metrics;
@@ -83,12 +70,14 @@ struct BeforeRead {
     s.ready = true;
     metrics->publish(std::move(s));
   }
-  static void call(void* self) {
+  // False when results or rejects could not be written: reading stops.
+  static bool call(void* self) {
     auto* f = static_cast<BeforeRead*>(self);
-    if (f->parser != nullptr) f->parser->finish(*f->apply);
-    f->results->flush();
-    f->rejects->flush();
+    f->feed->apply_pending();
+    const bool results_ok = f->results->flush();
+    const bool rejects_ok = f->rejects->flush();
     f->publish();
+    return results_ok && rejects_ok;
   }
 };
 
@@ -195,25 +184,16 @@ int run_stream(const config::Config& c) {
     spdlog::info("metrics on http://{}:{}/metrics", c.metrics_address.substr(0, c.metrics_address.rfind(':')),
                  metrics->port());
   }
-  install_stop_handlers();
-  StreamResultSink results(stdout);
-  StreamRejectSink rejects(rejects_file, true);
+  install_stop_signal_handlers();
+  StreamResultSink results(stdout, "results on standard output");
+  StreamRejectSink rejects(rejects_file, true, "rejects to '" + c.rejects_path + "'");
   state::MemoryStore store;
   Engine engine(opts, store, results, rejects);
   LineReader reader(fd, opts.max_frame_bytes);
-  const int threads = parse_threads(c);
-  std::unique_ptr<ParallelParser> parallel;
-  if (threads > 0) parallel = std::make_unique<ParallelParser>(threads, opts.max_frame_bytes, opts.ts_unit);
-  const ParallelParser::Apply apply = [&engine](const ParsedLine& l) {
-    if (l.too_large) {
-      engine.process_too_large(l.bytes, l.full_size, l.pos);
-    } else {
-      engine.process_parsed(l.why, l.frame, l.bytes, l.pos);
-    }
-  };
-  BeforeRead before_read{parallel.get(), &apply, &results, &rejects, metrics.get(), &engine, &store};
+  FrameFeed feed([&engine]() -> Engine& { return engine; }, parse_threads(c), opts.max_frame_bytes, opts.ts_unit);
+  BeforeRead before_read{&feed, &results, &rejects, metrics.get(), &engine, &store};
   reader.set_before_read(&BeforeRead::call, &before_read);
-  reader.set_stop_flag(&g_stop);
+  reader.set_stop_flag(stop_flag());
   Progress progress(c.progress && ::isatty(STDERR_FILENO) == 1);
 
   const auto start = std::chrono::steady_clock::now();
@@ -223,20 +203,10 @@ int run_stream(const config::Config& c) {
     if (line.kind == LineReader::Kind::end) break;
     const SourcePosition pos{0, static_cast<std::int64_t>(line.number)};
     switch (line.kind) {
-      case LineReader::Kind::line:
-        if (parallel) {
-          parallel->add_line(line.data, line.size, pos, apply);
-        } else {
-          engine.process(line.data, line.size, pos);
-        }
-        break;
-      case LineReader::Kind::blank: engine.note_blank(); break;
+      case LineReader::Kind::line: feed.add_padded(line.data, line.size, pos); break;
+      case LineReader::Kind::blank: feed.add_blank(); break;
       case LineReader::Kind::too_large:
-        if (parallel) {
-          parallel->add_too_large(std::string_view(line.data, line.size), line.full_size, pos, apply);
-        } else {
-          engine.process_too_large(std::string_view(line.data, line.size), line.full_size, pos);
-        }
+        feed.add_too_large(std::string_view(line.data, line.size), line.full_size, pos);
         break;
       case LineReader::Kind::error:
         spdlog::error("input: read failed after line {}: {}", line.number, reader.error());
@@ -244,28 +214,30 @@ int run_stream(const config::Config& c) {
         break;
       case LineReader::Kind::end: break;
     }
-    if (status != 0) break;
+    // Output that cannot be written ends the run: going on would count
+    // frames whose results or rejects nobody gets.
+    if (status != 0 || results.failed() || rejects.failed()) break;
     progress.maybe_draw(engine.stats(), engine.watermark_ms());
   }
-  if (parallel) parallel->finish(apply);
+  feed.apply_pending();
   progress.clear();
+  const bool output_failed = results.failed() || rejects.failed();
   if (reader.interrupted()) {
     // Stopped by a signal: what is final was emitted; open windows are not
     // final, so they are not claimed to be.
     spdlog::info("stopped by signal after line {}; open windows were not emitted", engine.stats().frames);
-  } else if (status == 0) {
+  } else if (status == 0 && !output_failed) {
     engine.finish();
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!results.flush()) {
-    spdlog::error("output: writing results failed: {}", std::strerror(errno));
+  // Both are reported: each names its own stream.
+  results.flush();
+  rejects.close();
+  for (const std::string* e : {&results.error(), &rejects.error()}) {
+    if (e->empty()) continue;
+    spdlog::error("{}", *e);
     status = 1;
   }
-  if (!rejects.flush()) {
-    spdlog::error("rejects: writing '{}' failed: {}", c.rejects_path, std::strerror(errno));
-    status = 1;
-  }
-  if (rejects_file != nullptr) std::fclose(rejects_file);
   if (fd != STDIN_FILENO) ::close(fd);
   before_read.publish();
   spdlog::info("{}", summary_line(engine.stats(), secs, engine.counter().peak_pairs(), engine.counter().peak_bytes()));
