@@ -322,6 +322,10 @@ def case_compose() -> None:
 
         # The broker, topics, uniqd, the consumer and Prometheus first; frames once uniqd is ready.
         c("up", "-d", "--no-deps", "redpanda", "topics", *REPLICAS, "results", "prometheus")
+        label = f"label=io.podman.compose.project={c.name}"
+        names = podman("ps", "-a", "--format", "{{.Names}}", "--filter", label).stdout.decode().split()
+        extra = [n for n in names if re.search(r"_uniqd-\d+_", n) and not any(f"_{r}_" in n for r in REPLICAS)]
+        check(not extra, f"podman-compose started replicas the test did not ask for: {extra}")
         wait_until(lambda: http_get(metrics_url + "/readyz")[0] == 200, 240, "uniqd-1 /readyz")
         log("uniqd-1 ready")
         c("up", "-d", "--no-deps", "producer")
