@@ -56,14 +56,12 @@ RecordCollector::RecordCollector(const config::Config& c, const TopicNames& topi
 }
 
 void RecordCollector::learn_topics() {
-  for (const std::string* name : {&topics_.output, &topics_.dead_letter, &topics_.repartition, &topics_.partials,
-                                  &topics_.changelog, &topics_.ingest_changelog, &topics_.sum_changelog}) {
-    std::string err;
-    std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(producer_.get(), *name, nullptr, err));
-    if (!t) continue;
-    RdKafka::Metadata* md = nullptr;
-    if (producer_->metadata(false, t.get(), &md, 5000) == RdKafka::ERR_NO_ERROR) delete md;
-  }
+  // A topic it may not even describe lacks its WRITE ACL: reported there,
+  // before anything is written (kafka/client.h).
+  kafka::learn_topics(*producer_,
+                      {topics_.output, topics_.dead_letter, topics_.repartition, topics_.partials, topics_.changelog,
+                       topics_.ingest_changelog, topics_.sum_changelog},
+                      std::chrono::milliseconds(5000));
 }
 
 void RecordCollector::emit(const processor::WindowResult& r) {
@@ -102,6 +100,8 @@ void RecordCollector::internal(const std::string& topic, std::int32_t partition,
 void RecordCollector::dr_cb(RdKafka::Message& m) {
   if (m.err() != RdKafka::ERR_NO_ERROR) {
     ++failed_;
+    // A refused WRITE ends uniqd (kafka/client.h).
+    if (report_if_denied(m.err(), Access{m.topic_name(), "WRITE", "", "", "IDEMPOTENT_WRITE"})) return;
     log().error("delivery to {} failed: {}", m.topic_name(), m.errstr());
   } else if (m.msg_opaque() != nullptr) {
     const auto sent = static_cast<Clock::rep>(reinterpret_cast<std::intptr_t>(m.msg_opaque()));

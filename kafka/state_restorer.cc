@@ -20,7 +20,7 @@ spdlog::logger& log() {
 
 }  // namespace
 
-StateRestorer::StateRestorer(const config::Config& c) {
+StateRestorer::StateRestorer(const config::Config& c) : group_(c.application_id + "-restore") {
   auto conf = make_conf({{"bootstrap.servers", c.kafka.brokers},
                          {"group.id", c.application_id + "-restore"},
                          {"client.id", c.application_id + "-restore"},
@@ -86,6 +86,12 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts,
       continue;
     }
     if (m->err() != RdKafka::ERR_NO_ERROR) {
+      // A refused READ of a changelog ends uniqd (kafka/client.h).
+      if (report_if_denied(m->err(), Access{m->topic_name(), "READ", group_, "", "IDEMPOTENT_WRITE"})) {
+        *error = "refused: " + m->errstr();
+        ok = false;
+        break;
+      }
       // Transient broker trouble is retried, but not forever: a restore that
       // cannot finish must say so rather than leave the replica never ready.
       const auto now = Clock::now();

@@ -48,6 +48,7 @@ class StateRestorer {
   std::uint64_t records() const { return records_; }
 
  private:
+  std::string group_;
   std::unique_ptr<RdKafka::KafkaConsumer> reader_;
   std::uint64_t records_{0};
 };

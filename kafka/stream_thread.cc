@@ -112,7 +112,11 @@ class StreamThread final : public RdKafka::RebalanceCb,
       if (!init_transactions()) return stopping() ? 0 : 1;
       if (!begin_transaction()) return 1;
     } else {
-      collector_->learn_topics();
+      try {
+        collector_->learn_topics();
+      } catch (const AuthorizationError&) {
+        return 1;  // reported already
+      }
     }
     std::vector<std::string> topics{t_.input, t_.partials};
     if (!keyed_) topics.push_back(t_.repartition);
@@ -158,7 +162,9 @@ class StreamThread final : public RdKafka::RebalanceCb,
         last_commit = now;
       }
     }
-    if (fatal_) {
+    // After a fatal failure (a refused login or ACL, kafka/client.h) a last
+    // commit cannot succeed.
+    if (fatal_ || fatal_failure()) {
       status_ = 1;
     } else if (!finished && !commit()) {
       status_ = 1;
@@ -286,6 +292,12 @@ class StreamThread final : public RdKafka::RebalanceCb,
         fatal_ = true;
         break;
       default:
+        // A refused READ (topic or group) ends uniqd (kafka/client.h).
+        if (report_if_denied(m.err(), Access{m.topic_name().empty() ? t_.input : m.topic_name(), "READ",
+                                             c_.application_id, "", "IDEMPOTENT_WRITE"})) {
+          fatal_ = true;
+          break;
+        }
         klog().warn("consumer: {}", m.errstr());
     }
   }
@@ -567,7 +579,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
           if (pc.kind != Kind::repartition) return true;
           return pc.store->apply_changelog(r.key, r.value).ok();
         },
-        [this] { return stopping(); }, &error);
+        [this] { return stopping() || fatal_failure().has_value(); }, &error);
     if (!ok) {
       if (!stopping()) klog().error("restore: {}", error);
       return false;
@@ -857,8 +869,17 @@ class StreamThread final : public RdKafka::RebalanceCb,
     while (!stopping()) {
       ErrorPtr err(collector_->producer().init_transactions(30000));
       if (!err) {
-        collector_->learn_topics();
+        try {
+          collector_->learn_topics();
+        } catch (const AuthorizationError&) {
+          return false;  // reported already
+        }
         return true;
+      }
+      // A refused transactional id ends uniqd (kafka/client.h).
+      if (report_if_denied(err->code(), Access{"", "WRITE", c_.application_id, setup_.transactional_id,
+                                               "IDEMPOTENT_WRITE"})) {
+        return false;
       }
       if (err->is_fatal()) {
         klog().error("init_transactions: {}", err->str());
@@ -903,6 +924,12 @@ class StreamThread final : public RdKafka::RebalanceCb,
       }
     }
     if (!err) return true;
+    // A refused group, topic or transactional id ends uniqd (kafka/client.h).
+    if (fatal_failure() || report_if_denied(err->code(), Access{"", "WRITE", c_.application_id,
+                                                                 setup_.transactional_id, "IDEMPOTENT_WRITE"})) {
+      fatal_ = true;
+      return false;
+    }
     std::string why;
     const RdKafka::ErrorCode producer_fatal = producer.fatal_error(why);
     if (fenced(err->code()) || fenced(producer_fatal)) {

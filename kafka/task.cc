@@ -37,6 +37,8 @@ bool with_retry(const char* what, Fn fn) {
     try {
       fn();
       return true;
+    } catch (const AuthorizationError&) {
+      throw;  // reported already; retrying cannot help
     } catch (const KafkaError& e) {
       klog().warn("{}: {} (retrying in {} ms)", what, e.what(), backoff.count());
       std::this_thread::sleep_for(backoff);
@@ -116,6 +118,8 @@ class StateDirLock {
 
 int run_task(const config::Config& c) {
   processor::install_stop_signal_handlers();
+  // The kafka.client block, redaction, and a stop on fatal failures (kafka/client.h).
+  prepare_clients(c, [] { processor::request_stop(); });
   try {
     std::unique_ptr<processor::MetricsServer> metrics;
     if (!c.metrics_address.empty()) {
@@ -153,20 +157,25 @@ int run_task(const config::Config& c) {
       }
       ensure_topics(c.kafka.brokers, internal, milliseconds(10000));
     });
-    if (!ok) return 0;  // stopped while the broker was away
+    if (!ok) return fatal_failure() ? 1 : 0;  // stopped while the broker was away
     if (c.input_partitioned_by == config::InputPartitioning::uid && setup.input_partitions != c.state_store.shards) {
       klog().error("input_partitioned_by: uid needs state_store.shards ({}) equal to the partition count of {} ({})",
                    c.state_store.shards, t.input, setup.input_partitions);
       return 2;
     }
     std::string bad;
-    if (!with_retry("checking topics", [&] { bad = check_partitions(c, t, setup.input_partitions); })) return 0;
+    if (!with_retry("checking topics", [&] { bad = check_partitions(c, t, setup.input_partitions); })) {
+      return fatal_failure() ? 1 : 0;
+    }
     if (!bad.empty()) {
       klog().error("{}", bad);
       return 2;
     }
     klog().info("replica {} of application {} (state in {})", replica, c.application_id, setup.state_path);
-    return run_stream_thread(c, setup, metrics.get());
+    const int rc = run_stream_thread(c, setup, metrics.get());
+    return fatal_failure() ? 1 : rc;
+  } catch (const AuthorizationError&) {
+    return 1;  // reported (logged) already
   } catch (const KafkaError& e) {
     klog().error("{}", e.what());
     return 2;
