@@ -195,7 +195,13 @@ class StreamThread final : public RdKafka::RebalanceCb,
     // What was read before the rebalance counts before it.
     apply_parsed();
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      if (!closing_ && !assign_tasks(parts)) fatal_ = true;
+      // Nothing may be thrown through librdkafka's callback.
+      try {
+        if (!closing_ && !assign_tasks(parts)) fatal_ = true;
+      } catch (const std::exception& e) {
+        klog().error("assigning tasks: {}", e.what());
+        fatal_ = true;
+      }
       assigned_once_ = true;
       check(consumer->incremental_assign(parts), "incremental_assign");
     } else {
@@ -307,6 +313,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     if (it == inputs_.end()) return;
     InputState& in = it->second;
     if (in.next < 0) check_resume_offset(m.partition(), in, m.offset());
+    if (redelivered(m, in.next)) return;
     in.last_message = Clock::now();
     in.next = m.offset() + 1;
     in.dirty = true;
@@ -323,6 +330,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     auto it = counts_.find(m.partition());
     if (it == counts_.end()) return;
     CountTask& task = *it->second.task;
+    if (redelivered(m, it->second.next)) return;
     it->second.next = m.offset() + 1;
     const std::string_view value(static_cast<const char*>(m.payload()), m.payload() != nullptr ? m.len() : 0);
     const bool ok = read_repartition(value, RepartitionVisitor{
@@ -342,6 +350,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     auto it = sums_.find(m.partition());
     if (it == sums_.end()) return;
     SumEntry& e = it->second;
+    if (redelivered(m, e.next)) return;
     e.next = m.offset() + 1;
     e.dirty = true;
     const std::string_view value(static_cast<const char*>(m.payload()), m.payload() != nullptr ? m.len() : 0);
@@ -350,6 +359,20 @@ class StreamThread final : public RdKafka::RebalanceCb,
                                              [&](int shard, std::int64_t wm) { e.sum->shard_watermark(shard, wm); },
                                          });
     if (!ok) corrupt(m);
+  }
+
+  // A message behind the position this task reached: the consumer went back
+  // on its own (an offset reset after broker trouble) while the task's state
+  // already holds it. Counting it again would count twice (a sum task would
+  // take an old partial count for a new one); the task's own rewinds reset
+  // `next` first, so they never get here.
+  bool redelivered(RdKafka::Message& m, std::int64_t next) {
+    if (next < 0 || m.offset() >= next) return false;
+    if (redelivered_++ % 10000 == 0) {
+      klog().warn("{}[{}] offset {}: delivered again (this task is at offset {}): skipped ({} so far)",
+                  m.topic_name(), m.partition(), m.offset(), next, redelivered_);
+    }
+    return true;
   }
 
   void corrupt(RdKafka::Message& m) {
@@ -1001,23 +1024,36 @@ class StreamThread final : public RdKafka::RebalanceCb,
       in.committed_snapshot = std::move(snap);
       parts.push_back(RdKafka::TopicPartition::create(t_.input, p));
     }
-    for (auto& [s, e] : counts_) {
-      std::unique_ptr<state::RocksDbStore> store = open_shard_store_from(*e.task);
-      std::optional<state::Checkpoint> checkpoint;
-      const state::Status st = store->load(&checkpoint);
-      if (!st.ok()) {
-        klog().error("shard {}: state store reload after abort: {}", s, st.ToString());
-        fatal_ = true;
-        return;
+    for (auto it = counts_.begin(); it != counts_.end();) {
+      const int s = it->first;
+      CountEntry& e = it->second;
+      std::string error;
+      try {
+        std::unique_ptr<state::RocksDbStore> store = open_shard_store_from(*e.task);
+        std::optional<state::Checkpoint> checkpoint;
+        const state::Status st = store->load(&checkpoint);
+        if (!st.ok()) {
+          error = "state store reload after abort: " + st.ToString();
+        } else {
+          e.task = make_count_task(s, std::move(store));
+          if (checkpoint && !checkpoint->snapshot.empty() && !e.task->restore(checkpoint->snapshot)) {
+            error = "the checkpoint's snapshot does not read back";
+          }
+        }
+      } catch (const std::exception& ex) {
+        error = ex.what();
       }
-      e.task = make_count_task(s, std::move(store));
-      if (checkpoint && !checkpoint->snapshot.empty() && !e.task->restore(checkpoint->snapshot)) {
-        klog().error("shard {}: the checkpoint's snapshot does not read back", s);
+      if (!error.empty()) {
+        // The task cannot go on here: end the replica (status 1); another
+        // replica, or a restart, restores the shard from the changelog.
+        klog().error("shard {}: {}", s, error);
         fatal_ = true;
-        return;
+        it = counts_.erase(it);
+        continue;
       }
       e.next = -1;
       if (!keyed_) parts.push_back(RdKafka::TopicPartition::create(t_.repartition, s));
+      ++it;
     }
     for (auto& [k, e] : sums_) {
       e.sum = std::make_unique<processor::WindowSum>(opts_.counter, shards_, results_sink());
@@ -1157,6 +1193,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
   std::map<std::pair<int, int>, PartialsWriter> partials_out_;  // (shard, partials partition)
   std::map<std::int32_t, std::int64_t> changelog_next_;         // by shard
 
+  std::uint64_t redelivered_{0};
   bool assigned_once_{false};
   bool fatal_{false};
   bool closing_{false};

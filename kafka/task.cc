@@ -1,5 +1,6 @@
 #include "kafka/task.h"
 
+#include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -77,6 +78,49 @@ std::string check_partitions(const config::Config& c, const TopicNames& t, int i
              std::to_string(n) +
              " (state_store.shards and the input's partition count are fixed for an application's life; to "
              "change them, reset it: scripts/reset-application, docs/SCALE_OUT.md)";
+    }
+  }
+  return {};
+}
+
+// The state topics must be compacted: with cleanup.policy=delete the broker
+// would drop a live window's pairs after retention.ms, and a restore would
+// silently count fewer users. An existing topic made by hand is checked.
+std::string check_compacted(const config::Config& c, const std::vector<std::string>& topics) {
+  auto conf = make_conf({{"bootstrap.servers", c.kafka.brokers}, {"log_level", "3"}}, {}, "admin");
+  std::string cerr;
+  std::unique_ptr<RdKafka::Producer> admin(RdKafka::Producer::create(conf.get(), cerr));
+  if (!admin) throw KafkaError("admin client: " + cerr);
+  rd_kafka_t* rk = admin->c_ptr();
+  std::vector<rd_kafka_ConfigResource_t*> res;
+  for (const std::string& t : topics) res.push_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, t.c_str()));
+  std::unique_ptr<rd_kafka_queue_t, decltype(&rd_kafka_queue_destroy)> queue(rd_kafka_queue_new(rk),
+                                                                             &rd_kafka_queue_destroy);
+  rd_kafka_DescribeConfigs(rk, res.data(), res.size(), nullptr, queue.get());
+  rd_kafka_ConfigResource_destroy_array(res.data(), res.size());
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), 15000);
+  if (ev == nullptr) throw KafkaError("describing the state topics' configuration: no answer");
+  std::unique_ptr<rd_kafka_event_t, decltype(&rd_kafka_event_destroy)> guard(ev, &rd_kafka_event_destroy);
+  if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw KafkaError(std::string("describing the state topics' configuration: ") + rd_kafka_event_error_string(ev));
+  }
+  std::size_t n = 0;
+  const rd_kafka_ConfigResource_t** got = rd_kafka_DescribeConfigs_result_resources(
+      rd_kafka_event_DescribeConfigs_result(ev), &n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (rd_kafka_ConfigResource_error(got[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) continue;  // checked elsewhere
+    std::size_t m = 0;
+    const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(got[i], &m);
+    for (std::size_t j = 0; j < m; ++j) {
+      if (std::string_view(rd_kafka_ConfigEntry_name(entries[j])) != "cleanup.policy") continue;
+      const char* v = rd_kafka_ConfigEntry_value(entries[j]);
+      if (v == nullptr || std::string_view(v).find("compact") == std::string_view::npos) {
+        const std::string name = rd_kafka_ConfigResource_name(got[i]);
+        return "topic " + name + " has cleanup.policy=" + (v != nullptr ? v : "") +
+               ", but uniqd's state topics must be compacted (or the broker deletes live state): kafka-configs "
+               "--alter --entity-type topics --entity-name " +
+               name + " --add-config cleanup.policy=compact";
+      }
     }
   }
   return {};
@@ -169,6 +213,16 @@ int run_task(const config::Config& c) {
     }
     if (!bad.empty()) {
       klog().error("{}", bad);
+      return 2;
+    }
+    std::string uncompacted;
+    if (!with_retry("checking the state topics", [&] {
+          uncompacted = check_compacted(c, {t.changelog, t.ingest_changelog, t.sum_changelog});
+        })) {
+      return fatal_failure() ? 1 : 0;
+    }
+    if (!uncompacted.empty()) {
+      klog().error("{}", uncompacted);
       return 2;
     }
     klog().info("replica {} of application {} (state in {})", replica, c.application_id, setup.state_path);

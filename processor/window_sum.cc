@@ -57,6 +57,11 @@ void WindowSum::emit(Slot& s, bool final) {
 void WindowSum::partial(int shard, const WindowResult& r) {
   if (shard < 0 || static_cast<std::size_t>(shard) >= shard_wm_.size()) return;
   const state::WindowKey key{static_cast<std::uint8_t>(r.granularity), r.start};
+  if (opts_.late_policy == LatePolicy::drop && ms(r.end) <= wm_ && windows_.find(key) == windows_.end()) {
+    // Published and forgotten already: with drop no shard opens a window
+    // after every shard closed it, so this is a partial seen before.
+    return;
+  }
   auto [it, created] = windows_.try_emplace(key);
   Slot& s = it->second;
   if (created) {

@@ -439,6 +439,10 @@ def case_latency(c: Case):
         need = ku.nonblank_bytes(ku.raw_lines(frames))
         ku.wait_for(lambda: ku.consumed_bytes(a, port) >= need, 120, f"uniqd to consume {need} bytes of frames",
                     interval=0.5)
+        # Results follow their frames by two commits (repartition, then partials:
+        # docs/SCALE_OUT.md): wait for the first ones before stopping.
+        ku.wait_for(lambda: ku.count_messages(env.brokers, names.output) > 0 or not a.running(), 60,
+                    "uniqd's first results")
         if c.guarantee == "exactly_once":
             idle_commits_settle(a, port)
         run = a.stop()

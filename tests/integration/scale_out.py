@@ -2,7 +2,7 @@
 """Several uniqd replicas in one consumer group, against a real Kafka broker, held to the oracle.
 
 usage: scale_out.py --uniqd U --gen G --oracle O [--keep DIR] CASE...
-CASE: replicas | same_results | keyed | wiped | reset | all
+CASE: replicas | same_results | keyed | wiped | reset | uncompacted | all
 
 Needs UNIQD_TEST_BROKERS (tests/integration/with_broker.sh); exits 77 (skipped) without it.
 
@@ -25,6 +25,8 @@ Needs UNIQD_TEST_BROKERS (tests/integration/with_broker.sh); exits 77 (skipped) 
   reset         an application counted with 4 shards refuses to start with 2 (status 2, naming the
                 topic and scripts/reset-application); after scripts/reset-application it starts
                 with 2, reads the input again from the start and publishes the oracle's results.
+  uncompacted   a changelog topic made beforehand with cleanup.policy=delete: uniqd refuses to
+                start (status 2) naming the topic and the command that fixes it.
 
 The streams carry every fault that depends on the frame alone (malformed JSON of 14 kinds,
 missing uid/ts, duplicate keys, bad types, digit-string and float ts, escaped keys, CRLF, blank
@@ -311,7 +313,21 @@ def case_reset(c: Case):
                                         f"oracle's")
 
 
-CASES = {"replicas": case_replicas, "same_results": case_same_results, "keyed": case_keyed, "wiped": case_wiped, "reset": case_reset}
+def case_uncompacted(c: Case):
+    env = c.env
+    names = env.names("uncompacted")
+    env.create_topic(names.input, 2)
+    env.create_topic(f"{names.app_id}-changelog", 4, {"cleanup.policy": "delete"})
+    run = c.start(names, "a", until_end=True).wait(120)
+    topic = f"{names.app_id}-changelog"
+    if run.returncode != 2 or topic not in run.stderr or "cleanup.policy=compact" not in run.stderr:
+        fail(f"uniqd with a changelog topic that deletes exited {run.returncode}, expected 2 naming {topic} and "
+             f"cleanup.policy=compact:\n{ku.tail(run.stderr)}")
+    log("  ok: refused with status 2, naming the topic and the fix")
+
+
+CASES = {"replicas": case_replicas, "same_results": case_same_results, "keyed": case_keyed, "wiped": case_wiped, "reset": case_reset,
+         "uncompacted": case_uncompacted}
 
 
 def main():

@@ -105,6 +105,18 @@ TEST(WindowSum, EarlyResultsWhenTheMergedWatermarkClosesAMinute) {
   EXPECT_EQ(out.all.size(), 1u) << "no early result when nothing changed";
 }
 
+TEST(WindowSum, WithDropAPartialOfAPublishedWindowIsNotPublishedAgain) {
+  RecordingResults out;
+  WindowSum sum(opts(), 2, out);
+  sum.partial(0, part(Granularity::minute, 0, 60, 2, 2));
+  sum.partial(1, part(Granularity::minute, 0, 60, 3, 3));
+  sum.shard_watermark(0, 60'000);
+  sum.shard_watermark(1, 60'000);
+  ASSERT_EQ(out.brief(), (V{"minute/0:5/5/r0"}));
+  sum.partial(0, part(Granularity::minute, 0, 60, 2, 2));  // the same record delivered again
+  EXPECT_EQ(out.brief(), (V{"minute/0:5/5/r0"})) << "no second final with one shard's count";
+}
+
 TEST(WindowSum, SnapshotRestoresTheSameFuture) {
   RecordingResults a_out, b_out;
   WindowSum a(opts(LatePolicy::update, true), 2, a_out);
