@@ -83,12 +83,14 @@ struct BeforeRead {
     s.ready = true;
     metrics->publish(std::move(s));
   }
-  static void call(void* self) {
+  // False when results or rejects could not be written: reading stops.
+  static bool call(void* self) {
     auto* f = static_cast<BeforeRead*>(self);
     if (f->parser != nullptr) f->parser->finish(*f->apply);
-    f->results->flush();
-    f->rejects->flush();
+    const bool results_ok = f->results->flush();
+    const bool rejects_ok = f->rejects->flush();
     f->publish();
+    return results_ok && rejects_ok;
   }
 };
 
@@ -196,8 +198,8 @@ int run_stream(const config::Config& c) {
                  metrics->port());
   }
   install_stop_handlers();
-  StreamResultSink results(stdout);
-  StreamRejectSink rejects(rejects_file, true);
+  StreamResultSink results(stdout, "results on standard output");
+  StreamRejectSink rejects(rejects_file, true, "rejects to '" + c.rejects_path + "'");
   state::MemoryStore store;
   Engine engine(opts, store, results, rejects);
   LineReader reader(fd, opts.max_frame_bytes);
@@ -244,28 +246,30 @@ int run_stream(const config::Config& c) {
         break;
       case LineReader::Kind::end: break;
     }
-    if (status != 0) break;
+    // Output that cannot be written ends the run: going on would count
+    // frames whose results or rejects nobody gets.
+    if (status != 0 || results.failed() || rejects.failed()) break;
     progress.maybe_draw(engine.stats(), engine.watermark_ms());
   }
   if (parallel) parallel->finish(apply);
   progress.clear();
+  const bool output_failed = results.failed() || rejects.failed();
   if (reader.interrupted()) {
     // Stopped by a signal: what is final was emitted; open windows are not
     // final, so they are not claimed to be.
     spdlog::info("stopped by signal after line {}; open windows were not emitted", engine.stats().frames);
-  } else if (status == 0) {
+  } else if (status == 0 && !output_failed) {
     engine.finish();
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!results.flush()) {
-    spdlog::error("output: writing results failed: {}", std::strerror(errno));
+  // Both are reported: each names its own stream.
+  results.flush();
+  rejects.close();
+  for (const std::string* e : {&results.error(), &rejects.error()}) {
+    if (e->empty()) continue;
+    spdlog::error("{}", *e);
     status = 1;
   }
-  if (!rejects.flush()) {
-    spdlog::error("rejects: writing '{}' failed: {}", c.rejects_path, std::strerror(errno));
-    status = 1;
-  }
-  if (rejects_file != nullptr) std::fclose(rejects_file);
   if (fd != STDIN_FILENO) ::close(fd);
   before_read.publish();
   spdlog::info("{}", summary_line(engine.stats(), secs, engine.counter().peak_pairs(), engine.counter().peak_bytes()));

@@ -9,6 +9,13 @@ UidHash hash_uid(std::string_view uid) noexcept {
   return UidHash{h.low64, h.high64};
 }
 
+bool is_blank_frame(std::string_view frame) noexcept {
+  for (const char ch : frame) {
+    if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') return false;
+  }
+  return true;
+}
+
 namespace {
 constexpr std::array<std::string_view, kRejectReasonCount> kNames{
     "too_large", "malformed_json", "duplicate_key", "missing_uid", "missing_ts",

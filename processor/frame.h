@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -37,6 +38,17 @@ inline constexpr int kRejectReasonCount = 10;
 
 std::string_view reject_reason_name(RejectReason r);
 std::optional<RejectReason> parse_reject_reason(std::string_view name);
+
+// docs/SEMANTICS.md §1, for every input mode: a frame (a line without its
+// line end, or a Kafka message value) that is empty or holds only JSON
+// whitespace (space, tab, CR, LF) is blank: skipped and counted, never a
+// reject. A Kafka tombstone (null value) is the empty frame. Size is judged
+// before this: a frame over max_frame_bytes is too_large even if blank.
+bool is_blank_frame(std::string_view frame) noexcept;
+
+// How much of a rejected frame's bytes a too_large reject keeps (the frame
+// itself is never buffered whole), in every input mode.
+inline constexpr std::size_t kRejectPrefixBytes = 1024;
 
 // Where a frame came from: a Kafka partition and offset, or partition 0 and
 // the 1-based line number in stdin/file mode.

@@ -6,20 +6,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "processor/frame.h"
 #include "processor/frame_parser.h"
 
 namespace uniqd::processor {
-namespace {
-
-bool is_blank(const char* p, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) {
-    if (p[i] != ' ' && p[i] != '\t') return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 LineReader::LineReader(int fd, std::size_t max_frame_bytes, std::size_t read_chunk)
     : fd_(fd), max_(max_frame_bytes), chunk_(std::max<std::size_t>(read_chunk, 1)) {
   // Room for one maximal line (+\r\n) plus one read, plus padding.
@@ -39,7 +29,11 @@ bool LineReader::fill() {
     // Only when no data is waiting: a file or a busy pipe never blocks, so
     // flushing there would only cost time.
     pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, 0) == 0) hook_(hook_arg_);
+    if (::poll(&p, 1, 0) == 0 && !hook_(hook_arg_)) {
+      aborted_ = true;
+      eof_ = true;
+      return false;
+    }
   }
   while (true) {
     if (stop_ != nullptr && *stop_ != 0) {
@@ -97,13 +91,14 @@ LineReader::Line LineReader::next() {
           begin_ = scanned_ = (p != nullptr ? at + 1 : at);
         }
         if (!error_.empty()) return Line{Kind::error, nullptr, 0, 0, line_no_};
+        if (!got_newline && (interrupted_ || aborted_)) return Line{Kind::end, nullptr, 0, 0, line_no_};
         // A \r before the \n belongs to the line end, not to the frame.
         if (got_newline && last == '\r') --size;
         return Line{Kind::too_large, prefix_.data(), prefix_.size(), size, ++line_no_};
       }
       if (fill()) continue;
       if (!error_.empty()) return Line{Kind::error, nullptr, 0, 0, line_no_};
-      if (begin_ == end_) return Line{Kind::end, nullptr, 0, 0, line_no_};
+      if (begin_ == end_ || interrupted_ || aborted_) return Line{Kind::end, nullptr, 0, 0, line_no_};
       nl = buf_.data() + end_;  // last line without a newline
     }
     const std::size_t at = static_cast<std::size_t>(nl - buf_.data());
@@ -117,7 +112,7 @@ LineReader::Line LineReader::next() {
       prefix_.assign(data, keep);
       return Line{Kind::too_large, prefix_.data(), keep, size, line_no_};
     }
-    if (size == 0 || is_blank(data, size)) return Line{Kind::blank, data, size, size, line_no_};
+    if (is_blank_frame(std::string_view(data, size))) return Line{Kind::blank, data, size, size, line_no_};
     return Line{Kind::line, data, size, size, line_no_};
   }
 }

@@ -14,6 +14,7 @@ namespace uniqd::processor {
 
 class LineReader {
  public:
+  // blank: is_blank_frame (frame.h), after the size check.
   enum class Kind { line, blank, too_large, end, error };
   struct Line {
     Kind kind{Kind::end};
@@ -30,15 +31,20 @@ class LineReader {
   // The next line. Kind::error: errno-style message in error().
   Line next();
   // Called before a read that would block, so that results wait on nothing:
-  // on a slow pipe they appear as soon as they are final.
-  void set_before_read(void (*hook)(void*), void* arg) {
+  // on a slow pipe they appear as soon as they are final. A hook that
+  // returns false (its output failed) ends the input: Kind::end, aborted()
+  // true, so that the caller stops instead of waiting for more.
+  void set_before_read(bool (*hook)(void*), void* arg) {
     hook_ = hook;
     hook_arg_ = arg;
   }
   // A flag set by a signal handler: a read interrupted while it is set ends
   // the input (Kind::end, interrupted() true).
   void set_stop_flag(const volatile std::sig_atomic_t* flag) { stop_ = flag; }
+  // After interrupted() or aborted(), a partial last line (no \n yet) is not
+  // handed out: it is not a frame, only the part of one read so far.
   bool interrupted() const { return interrupted_; }
+  bool aborted() const { return aborted_; }
   const std::string& error() const { return error_; }
   std::uint64_t bytes_read() const { return bytes_read_; }
 
@@ -59,10 +65,11 @@ class LineReader {
   std::uint64_t bytes_read_{0};
   std::string prefix_;
   std::string error_;
-  void (*hook_)(void*){nullptr};
+  bool (*hook_)(void*){nullptr};
   void* hook_arg_{nullptr};
   const volatile std::sig_atomic_t* stop_{nullptr};
   bool interrupted_{false};
+  bool aborted_{false};
 };
 
 }  // namespace uniqd::processor

@@ -1,5 +1,8 @@
 #include "processor/stream_sinks.h"
 
+#include <cerrno>
+#include <cstring>
+
 #include "processor/result_json.h"
 
 namespace uniqd::processor {
@@ -7,36 +10,63 @@ namespace {
 
 constexpr std::size_t kFlushAt = 1 << 16;
 
-// Nothing buffered means nothing to do: the stream is not touched, so a
-// flush after the file was closed (a destructor at exit) is harmless.
-bool write_all(std::FILE* out, std::string& buf) {
-  if (out == nullptr || buf.empty()) {
-    buf.clear();
-    return true;
-  }
-  const bool ok = std::fwrite(buf.data(), 1, buf.size(), out) == buf.size() && std::fflush(out) == 0;
-  buf.clear();
-  return ok;
-}
-
 }  // namespace
 
-void StreamResultSink::emit(const WindowResult& r) {
-  append_result_json(buf_, r);
-  buf_ += '\n';
-  if (buf_.size() >= kFlushAt) flush();
+void StreamWriter::fail(int err) {
+  if (!error_.empty()) return;
+  error_ = "writing " + what_ + " failed: " + (err != 0 ? std::strerror(err) : "unknown error");
+  if (!buf_.empty()) error_ += " (up to " + std::to_string(buf_.size()) + " bytes not written)";
 }
 
-bool StreamResultSink::flush() { return write_all(out_, buf_); }
+bool StreamWriter::maybe_flush() { return buf_.size() < kFlushAt || flush(); }
+
+bool StreamWriter::flush() {
+  if (!error_.empty()) return false;
+  if (out_ == nullptr) {
+    buf_.clear();
+    return true;
+  }
+  // Nothing buffered: the stream is not touched.
+  if (buf_.empty()) return true;
+  // The buffer is cleared only once the bytes reached the file: what stdio
+  // took before a failure may or may not be there, so the error counts it.
+  errno = 0;
+  bool ok = std::fwrite(buf_.data(), 1, buf_.size(), out_) == buf_.size();
+  if (ok) {
+    errno = 0;
+    ok = std::fflush(out_) == 0;
+  }
+  if (!ok) {
+    fail(errno);
+    return false;
+  }
+  buf_.clear();
+  return true;
+}
+
+bool StreamWriter::close() {
+  if (out_ == nullptr) return error_.empty();
+  const bool flushed = flush();
+  errno = 0;
+  const bool closed = std::fclose(out_) == 0;
+  out_ = nullptr;
+  if (flushed && !closed) fail(errno);
+  return flushed && closed;
+}
+
+void StreamResultSink::emit(const WindowResult& r) {
+  if (!w_.accepting()) return;
+  append_result_json(w_.buffer(), r);
+  w_.buffer() += '\n';
+  w_.maybe_flush();
+}
 
 void StreamRejectSink::reject(RejectReason reason, std::string_view bytes, const SourcePosition& pos,
                               std::uint64_t full_size) {
-  if (out_ == nullptr) return;
-  append_reject_json(buf_, reason, bytes, pos, full_size, line_numbers_);
-  buf_ += '\n';
-  if (buf_.size() >= kFlushAt) flush();
+  if (!w_.accepting()) return;
+  append_reject_json(w_.buffer(), reason, bytes, pos, full_size, line_numbers_);
+  w_.buffer() += '\n';
+  w_.maybe_flush();
 }
-
-bool StreamRejectSink::flush() { return write_all(out_, buf_); }
 
 }  // namespace uniqd::processor

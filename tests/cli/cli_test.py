@@ -162,11 +162,11 @@ def rejected_by_reason(metrics):
 class FifoRun:
     """uniqd reading a named FIFO whose write end this process holds open."""
 
-    def __init__(self, name, flags, port=None):
+    def __init__(self, name, flags, port=None, stdout_path=None):
         self.fifo = path(name + ".fifo")
         os.mkfifo(self.fifo)
         self.port = port or free_port()
-        self.out_path, self.err_path = path(name + ".stdout"), path(name + ".stderr")
+        self.out_path, self.err_path = stdout_path or path(name + ".stdout"), path(name + ".stderr")
         self.out, self.err = open(self.out_path, "w"), open(self.err_path, "w")
         self.proc = subprocess.Popen(
             [UNIQD, "--input", self.fifo, "--metrics-address", f"127.0.0.1:{self.port}", "--no-progress"] + flags,
@@ -576,7 +576,7 @@ def expected_lines(data, max_frame_bytes=1 << 20):
     for line in lines:
         if line.endswith(b"\r"):
             line = line[:-1]
-        if len(line) <= max_frame_bytes and line.strip(b" \t") == b"":
+        if len(line) <= max_frame_bytes and line.strip(b" \t\r") == b"":
             blank += 1
         else:
             frames += 1
@@ -625,6 +625,27 @@ def check_huge_line():
            f"reject record {short(json.dumps(j), 300)}, expected too_large, line 1, bytes {len(big) - 1}")
 
 
+def check_blank_lines():
+    # SEMANTICS §1: empty or only JSON whitespace (a CR too) is blank, never
+    # a reject; the same bytes as a Kafka value are blank as well. Lines:
+    #   1 " \r "   2 ""   3 "\t\r\t" + CRLF   4 " \r" + CRLF (the last \r is the
+    #   line end)   5 a frame   6 " \v " (not JSON whitespace: malformed)
+    #   7 all spaces but over --max-frame-bytes 64: too_large (size first)
+    data = b" \r \n\n\t\r\t\r\n \r\r\n" + frame("a", B).encode() + b"\n \v \n" + b" " * 65 + b"\n"
+    rej = path("blank.rejects")
+    r, s = stdin_run("blank.jsonl", data, ["--rejects", rej, "--windows", "minute", "--max-frame-bytes", "64"])
+    expect((s["frames"], s["accepted"], dict(s["reasons"]), s["blank"]) ==
+           (3, 1, {"malformed_json": 1, "too_large": 1}, 4),
+           f"summary {s}, expected 4 blank, 1 accepted, malformed_json line 6, too_large line 7")
+    with open(rej) as f:
+        got = sorted((j["line"], j["reason"]) for j in map(json.loads, f))
+    expect(got == [(6, "malformed_json"), (7, "too_large")], f"rejects {got}")
+    expect(expected_lines(data, 64) == (3, 4), f"the test's own count {expected_lines(data, 64)}")
+    _, o_rej, o_err = oracle(path("blank.jsonl"), ["--windows", "minute", "--max-frame-bytes", "64"])
+    expect(o_rej == collections.Counter({"malformed_json": 1, "too_large": 1}) and "blank=4" in o_err,
+           f"the oracle counts rejects {dict(o_rej)}, {short(o_err)}")
+
+
 # ---------------------------------------------------------------------------
 # 7. Unusable input and rejects paths.
 
@@ -646,6 +667,77 @@ def check_unwritable_rejects():
 
 
 # ---------------------------------------------------------------------------
+# 8. Results or rejects that cannot be written (/dev/full) end uniqd with a
+#    non-zero status and a message naming the stream, whether the write fails
+#    at the end or mid-stream (before a blocking read), with the input still
+#    open: it must not wait for more input it could not report on.
+
+def expect_write_error(rc, stderr, needle, what):
+    expect(rc not in (0, None), f"{what}: exit status {rc}, expected non-zero; stderr: {short(stderr)}")
+    line = next((l for l in stderr.splitlines() if needle in l and "No space left on device" in l), None)
+    expect(line is not None, f"{what}: no error naming {needle} and the cause on stderr: {short(stderr)}")
+
+
+def check_write_error_at_end():
+    data = "bad frame\n" + frame("a", B) + "\n"
+    problems = []
+    for threads in ("-1", "2"):
+        with open("/dev/full", "w") as full:
+            r = run([UNIQD, "--input", "-", "--rejects", "/dev/full", "--parse-threads", threads, "--windows", "minute",
+                     "--no-progress"], input=data, timeout=20)
+            problems += soft(expect_write_error, r.returncode, r.stderr, "'/dev/full'",
+                             f"--rejects /dev/full, parse threads {threads}")
+            r = run([UNIQD, "--input", "-", "--parse-threads", threads, "--windows", "minute", "--no-progress"],
+                    input=data, stdout=full, capture_output=False, stderr=subprocess.PIPE, timeout=20)
+            problems += soft(expect_write_error, r.returncode, r.stderr, "standard output",
+                             f"results to /dev/full, parse threads {threads}")
+    expect(not problems, "\n  ".join(problems))
+
+
+def soft(fn, *args):
+    """[] when fn(*args) passes, else [its message]: every case is reported."""
+    try:
+        fn(*args)
+        return []
+    except Fail as e:
+        return [str(e)]
+
+
+def open_input_write_error(name, flags, data, stdout_path, needle, threads):
+    what = f"{name} to /dev/full, parse threads {threads}"
+    run_ = FifoRun(f"full-{name}{threads}", flags + ["--parse-threads", threads, "--windows", "minute"],
+                   stdout_path=stdout_path)
+    try:
+        run_.write(data)
+        try:
+            rc = run_.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            raise Fail(f"{what}: still running 10 s after its write failed, the input open: {run_.stderr()}")
+        expect_write_error(rc, run_.stderr(), needle, what)
+    finally:
+        run_.cleanup()
+
+
+def check_write_error_mid_stream():
+    # The issue's reproduction: the reject is written before the read that
+    # waits for the second line.
+    sh = ("(printf 'bad frame\\n'; sleep 0.5; printf '{\"uid\":\"a\",\"ts\":%d}\\n') | "
+          "%s --input - --rejects /dev/full --parse-threads -1 --windows minute --no-progress" % (B, UNIQD))
+    r = run(["bash", "-c", sh], timeout=20)
+    problems = soft(expect_write_error, r.returncode, r.stderr, "'/dev/full'", "bad frame, pause, good frame")
+    # Input left open after what is to be written: uniqd must stop on its
+    # own. Rejects: one bad frame. Results: minute B is final once ptime
+    # reaches B+70 (W = B+65).
+    closes_minute = "".join(frame(f"u{t}", B + t) + "\n" for t in range(0, 71, 5))
+    cases = [("rejects", ["--rejects", "/dev/full"], b"bad frame\n", None, "'/dev/full'"),
+             ("results", [], closes_minute.encode(), "/dev/full", "standard output")]
+    for name, flags, data, stdout_path, needle in cases:
+        for threads in ("-1", "2"):
+            problems += soft(open_input_write_error, name, flags, data, stdout_path, needle, threads)
+    expect(not problems, "\n  ".join(problems))
+
+
+# ---------------------------------------------------------------------------
 
 CHECKS = [
     ("config_errors", check_config_errors),
@@ -659,9 +751,12 @@ CHECKS = [
     ("sigint", lambda: check_stop_signal(signal.SIGINT)),
     ("random_bytes", check_random_bytes),
     ("huge_line", check_huge_line),
+    ("blank_lines", check_blank_lines),
     ("missing_input", check_missing_input),
     ("unwritable_rejects", check_unwritable_rejects),
     ("flags_checked_like_the_file", check_known_bug_print_config_invalid_flags),
+    ("write_error_at_end", check_write_error_at_end),
+    ("write_error_mid_stream", check_write_error_mid_stream),
 ]
 KNOWN_BUGS = []
 

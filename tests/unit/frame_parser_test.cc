@@ -142,5 +142,31 @@ TEST(FrameParser, SurvivesArbitraryBytes) {
   }
 }
 
+// SEMANTICS §1: one blank rule for lines and Kafka values.
+TEST(BlankFrame, EmptyOrOnlyJsonWhitespace) {
+  EXPECT_TRUE(is_blank_frame(""));
+  EXPECT_TRUE(is_blank_frame(std::string_view()));  // a Kafka tombstone (null value)
+  EXPECT_TRUE(is_blank_frame(" "));
+  EXPECT_TRUE(is_blank_frame("\t \t"));
+  EXPECT_TRUE(is_blank_frame(" \r "));
+  EXPECT_TRUE(is_blank_frame("\r"));
+  EXPECT_TRUE(is_blank_frame("\r\n"));
+  EXPECT_TRUE(is_blank_frame(" \n\t\r "));
+  EXPECT_FALSE(is_blank_frame("x"));
+  EXPECT_FALSE(is_blank_frame("  {} "));
+  EXPECT_FALSE(is_blank_frame(" \v "));  // not JSON whitespace
+  EXPECT_FALSE(is_blank_frame(" \f "));
+  EXPECT_FALSE(is_blank_frame(std::string_view("\0", 1)));
+  EXPECT_FALSE(is_blank_frame("\xc2\xa0"));  // U+00A0: not JSON whitespace
+}
+
+// What is blank never parses as a frame: nothing blank could be a reject
+// other than through this rule.
+TEST(BlankFrame, BlankFramesAreNotJson) {
+  for (const char* text : {" \r ", "\r", "\n", " \t\r\n"}) {
+    EXPECT_EQ(parse(text).why, RejectReason::malformed_json) << text;
+  }
+}
+
 }  // namespace
 }  // namespace uniqd::processor

@@ -50,6 +50,18 @@ TEST(LineReader, SplitsLinesCrlfBlankAndLastLine) {
   EXPECT_EQ(r.next().kind, LineReader::Kind::end);
 }
 
+// A CR inside a line of spaces is whitespace too: blank, like the same
+// bytes as a Kafka value (is_blank_frame).
+TEST(LineReader, WhitespaceWithCarriageReturnsIsBlank) {
+  Pipe p(" \r \n\r\r\n\t\r\t\r\n \v \n");
+  LineReader r(p.read_fd, 1000);
+  EXPECT_EQ(r.next().kind, LineReader::Kind::blank);
+  EXPECT_EQ(r.next().kind, LineReader::Kind::blank);
+  EXPECT_EQ(r.next().kind, LineReader::Kind::blank);
+  EXPECT_EQ(r.next().kind, LineReader::Kind::line) << "a vertical tab is not JSON whitespace";
+  EXPECT_EQ(r.next().kind, LineReader::Kind::end);
+}
+
 TEST(LineReader, HugeLineIsSkippedNotBuffered) {
   const std::size_t huge = 100u << 20;  // 100 MB on one line
   std::string bytes = "{\"x\":1}\n" + std::string(huge, 'y') + "\r\n{\"z\":1}\n";
@@ -78,6 +90,39 @@ TEST(LineReader, LineJustOverTheLimit) {
   EXPECT_EQ(l.kind, LineReader::Kind::too_large);
   EXPECT_EQ(l.full_size, 11u);
   EXPECT_EQ(r.next().kind, LineReader::Kind::end);
+}
+
+}  // namespace
+}  // namespace uniqd::processor
+
+namespace uniqd::processor {
+namespace {
+
+// A hook that fails (results could not be written) ends the input at once,
+// even though the writer keeps the pipe open, and the partial line read so
+// far is not handed out as a frame.
+TEST(LineReader, FailingBeforeReadHookEndsTheInput) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const std::string bytes = "{\"a\":1}\n{\"b\":";
+  ASSERT_EQ(::write(fds[1], bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  LineReader r(fds[0], 1000);
+  int calls = 0;
+  r.set_before_read(
+      [](void* arg) {
+        ++*static_cast<int*>(arg);
+        return false;
+      },
+      &calls);
+  auto l = r.next();
+  ASSERT_EQ(l.kind, LineReader::Kind::line);
+  EXPECT_EQ(std::string(l.data, l.size), "{\"a\":1}");
+  EXPECT_EQ(r.next().kind, LineReader::Kind::end);
+  EXPECT_TRUE(r.aborted());
+  EXPECT_FALSE(r.interrupted());
+  EXPECT_EQ(calls, 1);
+  ::close(fds[1]);
+  ::close(fds[0]);
 }
 
 }  // namespace

@@ -405,7 +405,7 @@ bool FrameGenerator::blank_at(const Options& o, uint64_t i) {
 }
 
 void FrameGenerator::blank_line(uint64_t i, std::string& out, std::string* truth) {
-  static constexpr std::array kBlanks = {""sv, " "sv, "\t"sv, "  \t "sv, "\r"sv};
+  static constexpr std::array kBlanks = {""sv, " "sv, "\t"sv, "  \t "sv, "\r"sv, " \r "sv, "\t\r\t"sv};
   Rng r(stream_seed(o_.seed, i, sBlank + 100));
   out += pick(kBlanks, r);
   out += '\n';

@@ -93,10 +93,10 @@ def classify(raw, unit, max_frame_bytes):
     """Returns (class, uid identity, ts seconds, parsed root or None)."""
     if raw.endswith(b"\r"):
         raw = raw[:-1]
-    if raw.strip(b" \t") == b"":
-        return "blank", None, None, None
-    if len(raw) > max_frame_bytes:
+    if len(raw) > max_frame_bytes:  # size first, even for whitespace
         return "too_large", None, None, None
+    if raw.strip(b" \t\r") == b"":  # JSON whitespace (a line holds no \n)
+        return "blank", None, None, None
     try:
         root = parse(raw)
     except (ValueError, Reject, RecursionError):

@@ -449,7 +449,7 @@ int main(int argc, char** argv) {
       oracle.reject(lineno, "too_large");
       continue;
     }
-    if (line.find_first_not_of(" \t") == std::string::npos) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) {  // JSON whitespace; no \n in a line
       ++blank;
       continue;
     }
