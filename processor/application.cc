@@ -10,6 +10,7 @@
 
 #include "processor/cores.h"
 #include "processor/line_reader.h"
+#include "processor/mapped_file.h"
 #include "processor/metrics.h"
 #include "processor/parallel_parser.h"
 #include "processor/stream_sinks.h"
@@ -207,7 +208,9 @@ int run_stream(const config::Config& c) {
   std::unique_ptr<ParallelParser> parallel;
   if (threads > 0) parallel = std::make_unique<ParallelParser>(threads, opts.max_frame_bytes, opts.ts_unit);
   const ParallelParser::Apply apply = [&engine](const ParsedLine& l) {
-    if (l.too_large) {
+    if (l.blank) {
+      engine.note_blank();
+    } else if (l.too_large) {
       engine.process_too_large(l.bytes, l.full_size, l.pos);
     } else {
       engine.process_parsed(l.why, l.frame, l.bytes, l.pos);
@@ -218,9 +221,39 @@ int run_stream(const config::Config& c) {
   reader.set_stop_flag(&g_stop);
   Progress progress(c.progress && ::isatty(STDERR_FILENO) == 1);
 
+  // A regular file with parse threads is mapped: pieces of it cut at line
+  // ends go to the parse threads in place, which split them into lines too,
+  // so this thread only cuts and counts (processor/mapped_file.h).
+  std::unique_ptr<MappedFile> mapped;
+  if (parallel && fd != STDIN_FILENO) mapped = MappedFile::map(fd, nullptr);
+  bool stopped = false;
+
   const auto start = std::chrono::steady_clock::now();
   int status = 0;
-  while (true) {
+  if (mapped) {
+    constexpr std::size_t kPieceBytes = 1 << 20;
+    const ParallelParser::Apply apply_drawing = [&](const ParsedLine& l) {
+      apply(l);
+      progress.maybe_draw(engine.stats(), engine.watermark_ms());
+    };
+    const char* p = mapped->data();
+    const char* const end = p + mapped->size();
+    while (p < end && !results.failed() && !rejects.failed()) {
+      if (g_stop != 0) {
+        stopped = true;
+        break;
+      }
+      const char* cut = p + std::min<std::size_t>(kPieceBytes, static_cast<std::size_t>(end - p));
+      if (cut < end) {
+        const void* nl = std::memchr(cut - 1, '\n', static_cast<std::size_t>(end - cut + 1));
+        cut = nl != nullptr ? static_cast<const char*>(nl) + 1 : end;
+      }
+      parallel->add_lines(p, static_cast<std::size_t>(cut - p), apply_drawing);
+      p = cut;
+    }
+    parallel->finish(apply_drawing);
+  }
+  while (!mapped) {
     const LineReader::Line line = reader.next();
     if (line.kind == LineReader::Kind::end) break;
     const SourcePosition pos{0, static_cast<std::int64_t>(line.number)};
@@ -254,7 +287,7 @@ int run_stream(const config::Config& c) {
   if (parallel) parallel->finish(apply);
   progress.clear();
   const bool output_failed = results.failed() || rejects.failed();
-  if (reader.interrupted()) {
+  if (reader.interrupted() || stopped) {
     // Stopped by a signal: what is final was emitted; open windows are not
     // final, so they are not claimed to be.
     spdlog::info("stopped by signal after line {}; open windows were not emitted", engine.stats().frames);

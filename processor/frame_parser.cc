@@ -153,48 +153,73 @@ bool valid_literal(const std::uint8_t* p) noexcept {
   }
 }
 
-// The escape at p (a backslash inside a string) as simdjson's string
-// parser reads it: where it ends, or nullptr when it is invalid or a
-// surrogate other than a well-formed pair (unsure).
-const std::uint8_t* escape_end(const std::uint8_t* p, const std::uint8_t* end) noexcept {
-  switch (p[1]) {
-    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-      return p + 2;
-    case 'u': {
-      if (end - p < 6) return nullptr;
-      const int cp = hex4(p + 2);
-      if (cp < 0) return nullptr;
-      if (cp < 0xd800 || cp > 0xdfff) return p + 6;
-      if (cp >= 0xdc00 || end - p < 12 || p[6] != '\\' || p[7] != 'u') return nullptr;
-      const int low = hex4(p + 8);
-      if (low < 0xdc00 || low > 0xdfff) return nullptr;
-      return p + 12;
-    }
-    default:
-      return nullptr;
+// What the byte after an escaping backslash makes of the escape.
+constexpr std::uint8_t kBadEscape = 0, kShortEscape = 1, kUnicodeEscape = 2;
+constexpr std::array<std::uint8_t, 256> kEscapeKind = [] {
+  std::array<std::uint8_t, 256> t{};  // all kBadEscape
+  for (unsigned char c : std::string_view("\"\\/bfnrt")) t[c] = kShortEscape;
+  t['u'] = kUnicodeEscape;
+  return t;
+}();
+
+// The bytes of a 64-byte block equal to c, as a bit mask (SSE2, in every x86-64).
+std::uint64_t byte_mask(const std::uint8_t* block, char c) noexcept {
+  const __m128i v = _mm_set1_epi8(c);
+  std::uint64_t m = 0;
+  for (int k = 0; k < 4; ++k) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * k));
+    m |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, v))))
+         << (16 * k);
   }
+  return m;
 }
 
 // Every escape of the frame is one simdjson's string parser accepts. Run
 // only on a frame whose grammar checked out, so every backslash is inside a
-// string and pairing them from the left is how the strings pair them. 16
-// bytes at a time (SSE2, in every x86-64); reads up to 15 bytes of padding.
+// string. 64 bytes at a time: the bytes escaped by a backslash are those
+// after an odd run of backslashes (a run's carry crosses blocks), each must
+// be one of "\/bfnrtu; a \u needs four hex digits, and a surrogate is
+// accepted only as a high one escaped right before a low one (anything else
+// about surrogates is the DOM's to judge). Reads up to 63 bytes of padding.
 bool escapes_valid(const std::uint8_t* p, const std::uint8_t* end) noexcept {
-  const std::uint8_t* consumed = p;  // bytes before it belong to an escape already read
-  const __m128i backslash = _mm_set1_epi8('\\');
-  for (const std::uint8_t* block = p; block < end; block += 16) {
-    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
-    auto mask = static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, backslash)));
-    while (mask != 0) {
-      const std::uint8_t* at = block + __builtin_ctz(mask);
-      mask &= mask - 1;
-      if (at >= end) return true;
-      if (at < consumed) continue;
-      consumed = escape_end(at, end);
-      if (consumed == nullptr) return false;
+  constexpr std::uint64_t kEvenBits = 0x5555555555555555ull;
+  std::uint64_t carry = 0;  // the first byte of the next block is escaped
+  std::uint8_t bad = 0;
+  const std::uint8_t* low_expected_at = nullptr;  // a high surrogate's partner
+  for (const std::uint8_t* block = p; block < end; block += 64) {
+    std::uint64_t backslash = byte_mask(block, '\\');
+    if (end - block < 64) backslash &= (std::uint64_t{1} << (end - block)) - 1;
+    if (backslash == 0 && carry == 0) continue;
+    // Odd runs of backslashes, the way simdjson's stage 1 finds them.
+    backslash &= ~carry;
+    const std::uint64_t follows = (backslash << 1) | carry;
+    const std::uint64_t odd_starts = backslash & ~kEvenBits & ~follows;
+    std::uint64_t even_started = 0;
+    carry = __builtin_add_overflow(odd_starts, backslash, &even_started) ? 1 : 0;
+    std::uint64_t escaped = ((kEvenBits ^ (even_started << 1)) & follows);
+    while (escaped != 0) {
+      const std::uint8_t* at = block + __builtin_ctzll(escaped);  // the byte after the backslash
+      escaped &= escaped - 1;
+      const std::uint8_t kind = kEscapeKind[*at];
+      bad |= static_cast<std::uint8_t>(kind == kBadEscape);
+      if (kind != kUnicodeEscape) continue;
+      if (end - at < 5) return false;
+      const int cp = hex4(at + 1);
+      if (cp < 0xd800 || cp > 0xdfff) {
+        bad |= static_cast<std::uint8_t>(cp < 0);
+      } else if (cp < 0xdc00) {
+        if (end - at < 11 || at[5] != '\\' || at[6] != 'u') return false;
+        const int low = hex4(at + 7);
+        if (low < 0xdc00 || low > 0xdfff) return false;
+        low_expected_at = at + 6;  // the 'u' of the next escape
+      } else if (at != low_expected_at) {
+        return false;
+      } else {
+        low_expected_at = nullptr;
+      }
     }
   }
-  return true;
+  return bad == 0 && low_expected_at == nullptr;
 }
 
 // The structural engine's grammar (see parse_structural). Token classes, by
