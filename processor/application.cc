@@ -9,28 +9,16 @@
 #include <cstring>
 
 #include "processor/cores.h"
+#include "processor/frame_feed.h"
 #include "processor/line_reader.h"
 #include "processor/mapped_file.h"
 #include "processor/metrics.h"
-#include "processor/parallel_parser.h"
+#include "processor/stop_signal.h"
 #include "processor/stream_sinks.h"
 #include "state/memory_store.h"
 
 namespace uniqd::processor {
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
-
-extern "C" void on_stop_signal(int) { g_stop = 1; }
-
-void install_stop_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: a blocked read must wake up
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
 
 std::string human_bytes(double b) {
   char buf[32];
@@ -44,8 +32,10 @@ std::string human_bytes(double b) {
 class Progress {
  public:
   explicit Progress(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
-  void maybe_draw(const EngineStats& s, std::int64_t wm_ms) {
-    if (!enabled_ || (++calls_ & 1023) != 0) return;
+  // frames: how many were handed over since the last call.
+  void maybe_draw(const EngineStats& s, std::int64_t wm_ms, std::uint32_t frames = 1) {
+    if (!enabled_ || (calls_ += frames) < 1024) return;
+    calls_ = 0;
     const auto now = std::chrono::steady_clock::now();
     if (now - last_ < std::chrono::milliseconds(250)) return;
     last_ = now;
@@ -71,8 +61,7 @@ class Progress {
 // Runs before every blocking read: results and rejects go out, and the
 // metrics show where the task stands while it waits.
 struct BeforeRead {
-  ParallelParser* parser;
-  const ParallelParser::Apply* apply;
+  FrameFeed* feed;
   StreamResultSink* results;
   StreamRejectSink* rejects;
   MetricsServer* metrics;
@@ -87,7 +76,7 @@ struct BeforeRead {
   // False when results or rejects could not be written: reading stops.
   static bool call(void* self) {
     auto* f = static_cast<BeforeRead*>(self);
-    if (f->parser != nullptr) f->parser->finish(*f->apply);
+    f->feed->apply_pending();
     const bool results_ok = f->results->flush();
     const bool rejects_ok = f->rejects->flush();
     f->publish();
@@ -198,48 +187,33 @@ int run_stream(const config::Config& c) {
     spdlog::info("metrics on http://{}:{}/metrics", c.metrics_address.substr(0, c.metrics_address.rfind(':')),
                  metrics->port());
   }
-  install_stop_handlers();
+  install_stop_signal_handlers();
   StreamResultSink results(stdout, "results on standard output");
   StreamRejectSink rejects(rejects_file, true, "rejects to '" + c.rejects_path + "'");
   state::MemoryStore store;
   Engine engine(opts, store, results, rejects);
   LineReader reader(fd, opts.max_frame_bytes);
-  const int threads = parse_threads(c);
-  std::unique_ptr<ParallelParser> parallel;
-  if (threads > 0) parallel = std::make_unique<ParallelParser>(threads, opts.max_frame_bytes, opts.ts_unit);
-  const ParallelParser::Apply apply = [&engine](const ParsedLine& l) {
-    if (l.blank) {
-      engine.note_blank();
-    } else if (l.too_large) {
-      engine.process_too_large(l.bytes, l.full_size, l.pos);
-    } else {
-      engine.process_parsed(l.why, l.frame, l.bytes, l.pos);
-    }
-  };
-  BeforeRead before_read{parallel.get(), &apply, &results, &rejects, metrics.get(), &engine, &store};
+  FrameFeed feed([&engine]() -> Engine& { return engine; }, parse_threads(c), opts.max_frame_bytes, opts.ts_unit);
+  BeforeRead before_read{&feed, &results, &rejects, metrics.get(), &engine, &store};
   reader.set_before_read(&BeforeRead::call, &before_read);
-  reader.set_stop_flag(&g_stop);
+  reader.set_stop_flag(stop_flag());
   Progress progress(c.progress && ::isatty(STDERR_FILENO) == 1);
 
   // A regular file with parse threads is mapped: pieces of it cut at line
   // ends go to the parse threads in place, which split them into lines too,
   // so this thread only cuts and counts (processor/mapped_file.h).
   std::unique_ptr<MappedFile> mapped;
-  if (parallel && fd != STDIN_FILENO) mapped = MappedFile::map(fd, nullptr);
+  if (feed.parallel() && fd != STDIN_FILENO) mapped = MappedFile::map(fd, nullptr);
   bool stopped = false;
 
   const auto start = std::chrono::steady_clock::now();
   int status = 0;
   if (mapped) {
     constexpr std::size_t kPieceBytes = 1 << 20;
-    const ParallelParser::Apply apply_drawing = [&](const ParsedLine& l) {
-      apply(l);
-      progress.maybe_draw(engine.stats(), engine.watermark_ms());
-    };
     const char* p = mapped->data();
     const char* const end = p + mapped->size();
     while (p < end && !results.failed() && !rejects.failed()) {
-      if (g_stop != 0) {
+      if (stop_requested()) {
         stopped = true;
         break;
       }
@@ -248,30 +222,21 @@ int run_stream(const config::Config& c) {
         const void* nl = std::memchr(cut - 1, '\n', static_cast<std::size_t>(end - cut + 1));
         cut = nl != nullptr ? static_cast<const char*>(nl) + 1 : end;
       }
-      parallel->add_lines(p, static_cast<std::size_t>(cut - p), apply_drawing);
+      feed.add_lines(p, static_cast<std::size_t>(cut - p));
       p = cut;
+      progress.maybe_draw(engine.stats(), engine.watermark_ms(), 512);  // about the lines of a piece
     }
-    parallel->finish(apply_drawing);
+    feed.apply_pending();
   }
   while (!mapped) {
     const LineReader::Line line = reader.next();
     if (line.kind == LineReader::Kind::end) break;
     const SourcePosition pos{0, static_cast<std::int64_t>(line.number)};
     switch (line.kind) {
-      case LineReader::Kind::line:
-        if (parallel) {
-          parallel->add_line(line.data, line.size, pos, apply);
-        } else {
-          engine.process(line.data, line.size, pos);
-        }
-        break;
-      case LineReader::Kind::blank: engine.note_blank(); break;
+      case LineReader::Kind::line: feed.add_padded(line.data, line.size, pos); break;
+      case LineReader::Kind::blank: feed.add_blank(); break;
       case LineReader::Kind::too_large:
-        if (parallel) {
-          parallel->add_too_large(std::string_view(line.data, line.size), line.full_size, pos, apply);
-        } else {
-          engine.process_too_large(std::string_view(line.data, line.size), line.full_size, pos);
-        }
+        feed.add_too_large(std::string_view(line.data, line.size), line.full_size, pos);
         break;
       case LineReader::Kind::error:
         spdlog::error("input: read failed after line {}: {}", line.number, reader.error());
@@ -284,7 +249,7 @@ int run_stream(const config::Config& c) {
     if (status != 0 || results.failed() || rejects.failed()) break;
     progress.maybe_draw(engine.stats(), engine.watermark_ms());
   }
-  if (parallel) parallel->finish(apply);
+  feed.apply_pending();
   progress.clear();
   const bool output_failed = results.failed() || rejects.failed();
   if (reader.interrupted() || stopped) {

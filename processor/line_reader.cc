@@ -77,7 +77,7 @@ LineReader::Line LineReader::next() {
       if (pending > max_ + 1) {
         // Too large: keep a prefix, then skip to the end of the line while
         // counting its bytes, never buffering it.
-        prefix_.assign(buf_.data() + begin_, std::min(pending, kPrefixBytes));
+        prefix_.assign(buf_.data() + begin_, std::min(pending, kRejectPrefixBytes));
         std::uint64_t size = pending;
         char last = buf_[end_ - 1];
         begin_ = scanned_ = end_;
@@ -108,7 +108,7 @@ LineReader::Line LineReader::next() {
     if (size > 0 && data[size - 1] == '\r') --size;
     ++line_no_;
     if (size > max_) {
-      const std::size_t keep = std::min(size, kPrefixBytes);
+      const std::size_t keep = std::min(size, kRejectPrefixBytes);
       prefix_.assign(data, keep);
       return Line{Kind::too_large, prefix_.data(), keep, size, line_no_};
     }

@@ -1,7 +1,8 @@
 // Splits a byte stream (stdin, a file) into frames, one per line, without
-// ever holding more than max_frame_bytes of one line: a 100 MB line costs a
-// 1 KiB prefix, not 100 MB. Lines handed out keep kFramePadding readable
-// bytes after them, so the parser can read them in place.
+// ever holding more than max_frame_bytes of one line: a 100 MB line costs its
+// first kRejectPrefixBytes (frame.h), not 100 MB. Lines handed out keep
+// kFramePadding readable bytes after them, so the parser can read them in
+// place.
 #pragma once
 
 #include <csignal>
@@ -9,6 +10,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "processor/frame.h"
 
 namespace uniqd::processor {
 
@@ -47,8 +50,6 @@ class LineReader {
   bool aborted() const { return aborted_; }
   const std::string& error() const { return error_; }
   std::uint64_t bytes_read() const { return bytes_read_; }
-
-  static constexpr std::size_t kPrefixBytes = 1024;
 
  private:
   bool fill();  // false on EOF or error

@@ -171,10 +171,19 @@ MetricsServer::MetricsServer(const std::string& address) : impl_(std::make_uniqu
     }
     port_ = port;
   }
-  thread_ = std::thread([this] { impl_->server.listen_after_bind(); });
+  thread_ = std::thread([this] {
+    impl_->server.listen_after_bind();
+    listen_returned_ = true;
+  });
 }
 
 MetricsServer::~MetricsServer() {
+  // httplib's stop() does nothing until listening has begun, and listening
+  // that begins after it never ends: a run that stops right after start
+  // (a write error, an empty input) would hang here. Wait for it first.
+  for (int i = 0; i < 10000 && !impl_->server.is_running() && !listen_returned_; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   impl_->server.stop();
   if (thread_.joinable()) thread_.join();
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -72,6 +73,7 @@ class MetricsServer {
   int port_{0};
   std::mutex mu_;
   MetricsSnapshot latest_;
+  std::atomic<bool> listen_returned_{false};
   std::thread thread_;
 };
 

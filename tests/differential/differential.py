@@ -4,10 +4,13 @@
 Each case generates a stream with uniqd-gen (seeded, so a failure is
 reproducible with the printed command), runs build/uniqd and
 build/uniqd-oracle with the same flags, and requires:
-  - the same final results, record for record, in the same order
-    (window, start, end, unique_users, frames, revision);
+  - the same results, final and early, record for record, in the same order
+    (window, start, end, unique_users, frames, final, revision);
   - the same rejects: the same line numbers with the same reasons;
-  - every non-blank line accounted for (accepted or rejected).
+  - every non-blank line accounted for (accepted or rejected): uniqd's summary
+    adds up to the lines of the file, counted here per SEMANTICS §1, and its
+    rejects file holds one record per reject;
+  - something to compare: final results in every case, early ones in the run.
 
 usage: differential.py BUILD_DIR [--cases N] [--first K] [--keep DIR]
 """
@@ -15,9 +18,13 @@ import argparse
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
+
+SUMMARY_RE = re.compile(r"(\d+) frames \(.*?; accepted (\d+), rejected (\d+)(?: \([^)]*\))?, blank (\d+);")
+ORACLE_LINES_RE = re.compile(r"\(lines=(\d+) blank=(\d+)\)")
 
 # Starts near calendar edges, so long windows close inside short streams.
 STARTS = [
@@ -74,19 +81,61 @@ def case(seed):
         "--max-frame-bytes", str(rnd.choice([1 << 20, 700])),
         "--ts-unit", "ms" if ms else "s",
     ]
+    if rnd.random() < 0.15:
+        flags.append("--no-early-results")
     # Engine only: the parse stage must not change a single byte of output.
     threads = ["--parse-threads", rnd.choice(["-1", "0", "1", "3"])]
     return gen, flags, threads
 
 
-def finals(text):
+def results(text):
     out = []
     for line in text.splitlines():
         r = json.loads(line)
-        if r["final"]:
-            out.append((r["window"], r["start_ts"], r["end_ts"], r["start"], r["end"], r["unique_users"],
-                        r["frames"], r["revision"]))
+        out.append((r["window"], r["start_ts"], r["end_ts"], r["start"], r["end"], r["unique_users"],
+                    r["frames"], r["final"], r["revision"]))
     return out
+
+
+def count_lines(path, max_frame_bytes):
+    """(lines, blank) of a file per SEMANTICS §1: one \r before \n is the line
+    end; size first; blank = empty or only JSON whitespace."""
+    with open(path, "rb") as f:
+        data = f.read()
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    blank = 0
+    for line in lines:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if len(line) <= max_frame_bytes and line.strip(b" \t\r") == b"":
+            blank += 1
+    return len(lines), blank
+
+
+def accounting(frames_path, flags, eng_stderr, orc_stderr, n_rejects):
+    """Problems with 'every non-blank line accounted for'."""
+    max_frame = int(flags[flags.index("--max-frame-bytes") + 1])
+    lines, blank = count_lines(frames_path, max_frame)
+    m = None
+    for m in SUMMARY_RE.finditer(eng_stderr):
+        pass
+    if m is None:
+        return [f"no summary line on uniqd's stderr: {eng_stderr[-500:]}"]
+    frames, accepted, rejected, eng_blank = (int(g) for g in m.groups())
+    problems = []
+    if frames != accepted + rejected:
+        problems.append(f"uniqd: {frames} frames but {accepted} accepted + {rejected} rejected")
+    if (frames, eng_blank) != (lines - blank, blank):
+        problems.append(f"uniqd counted {frames} frames and {eng_blank} blank lines; the file has {lines} lines, "
+                        f"{blank} blank")
+    if n_rejects != rejected:
+        problems.append(f"uniqd's summary says {rejected} rejected, its rejects file holds {n_rejects}")
+    o = ORACLE_LINES_RE.search(orc_stderr)
+    if o is None or (int(o.group(1)), int(o.group(2))) != (lines, blank):
+        problems.append(f"the oracle's line count {o.groups() if o else None}, the file's ({lines}, {blank})")
+    return problems
 
 
 def rejects(path):
@@ -117,22 +166,27 @@ def run_case(build, seed, work):
     if orc.returncode != 0:
         problems.append(f"oracle exited {orc.returncode}: {orc.stderr[-2000:]}")
     if problems:
-        return problems, repro, 0
-    ef, of = finals(eng.stdout), finals(orc.stdout)
+        return problems, repro, 0, 0
+    ef, of = results(eng.stdout), results(orc.stdout)
     if ef != of:
         for i, (a, b) in enumerate(zip(ef, of)):
             if a != b:
-                problems.append(f"final result #{i} differs:\n  engine {a}\n  oracle {b}")
+                problems.append(f"result #{i} differs:\n  engine {a}\n  oracle {b}")
                 break
         if len(ef) != len(of):
-            problems.append(f"engine emitted {len(ef)} final results, oracle {len(of)}")
+            problems.append(f"engine emitted {len(ef)} results, oracle {len(of)}")
     er, orr = rejects(eng_rej), rejects(orc_rej)
     if er != orr:
         es, os_ = set(er), set(orr)
         problems.append(f"rejects differ: engine-only {sorted(es - os_)[:5]}, oracle-only {sorted(os_ - es)[:5]}")
-    if not ef:
+    problems += accounting(frames, flags, eng.stderr, orc.stderr, len(er))
+    n_final = sum(1 for r in ef if r[7])
+    n_early = len(ef) - n_final
+    if not n_final:
         problems.append("no final result at all: the case tests nothing")
-    return problems, repro, len(ef)
+    if n_early and "--no-early-results" in flags:
+        problems.append(f"{n_early} early results with --no-early-results")
+    return problems, repro, n_final, n_early
 
 
 def main():
@@ -145,16 +199,21 @@ def main():
     work = args.keep or tempfile.mkdtemp(prefix="uniqd-diff-")
     os.makedirs(work, exist_ok=True)
     failures = 0
-    total_finals = 0
+    total_finals = total_early = 0
     for seed in range(args.first, args.first + args.cases):
-        problems, repro, n = run_case(args.build, seed, work)
+        problems, repro, n, early = run_case(args.build, seed, work)
         total_finals += n
+        total_early += early
         if problems:
             failures += 1
             print(f"case {seed}: FAILED\n  " + "\n  ".join(problems) + f"\n  reproduce: {repro}")
         else:
-            print(f"case {seed}: ok ({n} final results)")
-    print(f"{args.cases - failures} passed, {failures} failed ({total_finals} final results compared)")
+            print(f"case {seed}: ok ({n} final, {early} early results)")
+    if total_early == 0 and args.cases >= 10:
+        failures += 1
+        print("FAILED: no early result in any case: early results are compared nowhere")
+    print(f"{args.cases - failures} passed, {failures} failed ({total_finals} final, {total_early} early results "
+          f"compared)")
     if not args.keep and failures == 0:
         subprocess.run(["rm", "-rf", work])
     return 1 if failures else 0

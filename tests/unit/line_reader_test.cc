@@ -71,7 +71,7 @@ TEST(LineReader, HugeLineIsSkippedNotBuffered) {
   auto l = r.next();
   ASSERT_EQ(l.kind, LineReader::Kind::too_large);
   EXPECT_EQ(l.full_size, huge);
-  EXPECT_EQ(l.size, LineReader::kPrefixBytes);
+  EXPECT_EQ(l.size, kRejectPrefixBytes);
   EXPECT_EQ(l.number, 2u);
   l = r.next();
   ASSERT_EQ(l.kind, LineReader::Kind::line);

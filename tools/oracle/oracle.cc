@@ -4,7 +4,7 @@
 // (SAX) instead of simdjson, raw uid strings in std::set instead of hashes,
 // one frame at a time, calendar math with std::chrono. It shares no code with
 // the engine (processor/), so the differential tests compare two readings of
-// the same document. Prints only final results (see README.md).
+// the same document. Prints final and early results (see README.md).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -33,7 +33,7 @@ struct Options {
   std::string input = "-", rejects;
   std::vector<int> grans;  // indices into kGranNames, ascending
   i64 lateness = 5000, retention = 3600000, threshold = 3600000, skew = 3600000;  // ms
-  bool update = false, ts_ms = false;
+  bool update = false, ts_ms = false, early = true;
   i64 confirm = 3;
   i64 ptime_confirm = 3;  // 1: ptime is the largest accepted ts
   i64 ptime_step = 5000;  // ms
@@ -69,7 +69,10 @@ Options parse_args(int argc, char** argv) {
   std::string windows = "minute,hour,day,week,month,year";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i], val;
-    if (a == "--no-early-results") continue;  // only final results are printed anyway
+    if (a == "--no-early-results") {
+      o.early = false;
+      continue;
+    }
     if (auto eq = a.find('='); eq != std::string::npos) {
       val = a.substr(eq + 1);
       a = a.substr(0, eq);
@@ -268,6 +271,8 @@ struct Window {
   i64 frames = 0;
   bool final = false;  // emitted as final (or counted only after being final)
   int revision = -1;   // last final revision emitted; -1 = never
+  std::size_t early_users = 0;  // counts of the last early result (0, 0 before one)
+  i64 early_frames = 0;
 };
 
 struct Cluster {
@@ -390,6 +395,7 @@ class Oracle {
     const i64 low = *std::min_element(recent_.begin(), recent_.end());
     if (!ptime_ || low > *ptime_) ptime_ = low;
     if (!before || (f.ts - *before) * 1000 <= o_.ptime_step) ptime_ = std::max(*ptime_, f.ts);
+    const i64 old_wm = wm_;
     wm_ = std::max(wm_, *ptime_ * 1000 - o_.lateness);
     for (auto it = windows_.begin(); it != windows_.end() && std::get<0>(it->first) * 1000 <= wm_;) {
       Window& w = it->second;
@@ -397,16 +403,43 @@ class Oracle {
       bool expired = !o_.update || std::get<0>(it->first) * 1000 + o_.retention <= wm_;
       it = expired ? windows_.erase(it) : std::next(it);
     }
+    // Early results: W crossed a minute boundary (the first W crosses none).
+    if (o_.early && old_wm != INT64_MIN && floor_div(old_wm, 60000) < floor_div(wm_, 60000)) emit_early();
+  }
+
+  static i64 floor_div(i64 a, i64 b) { return a / b - (a % b != 0 && a < 0); }
+
+  // Open windows longer than a minute whose counts changed since their last
+  // early result, by granularity then start.
+  void emit_early() {
+    std::vector<std::pair<std::pair<int, i64>, Key>> due;
+    for (auto& [k, w] : windows_) {
+      auto [e, g, s] = k;
+      if (w.final || g == 0) continue;
+      if (w.uids.size() == w.early_users && w.frames == w.early_frames) continue;
+      due.push_back({{g, s}, k});
+    }
+    std::sort(due.begin(), due.end());
+    for (auto& [order, k] : due) {
+      Window& w = windows_[k];
+      w.early_users = w.uids.size();
+      w.early_frames = w.frames;
+      print(k, w, false, 0);
+    }
   }
 
   void emit(const Key& k, Window& w, int revision) {
-    auto [e, g, s] = k;
     w.final = true;
     w.revision = revision;
+    print(k, w, true, revision);
+  }
+
+  void print(const Key& k, const Window& w, bool final, int revision) {
+    auto [e, g, s] = k;
     std::cout << "{\"window\":\"" << kGranNames[g] << "\",\"start\":\"" << iso(s)
               << "\",\"end\":\"" << iso(e) << "\",\"start_ts\":" << s << ",\"end_ts\":" << e
               << ",\"unique_users\":" << w.uids.size() << ",\"frames\":" << w.frames
-              << ",\"final\":true,\"revision\":" << revision << "}\n";
+              << ",\"final\":" << (final ? "true" : "false") << ",\"revision\":" << revision << "}\n";
   }
 
   Options o_;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Run a binary (uniqd-oracle or the engine uniqd, same flags) on every case in
 # testdata/: NAME.jsonl with the flags in NAME.args must print exactly
-# NAME.expected on stdout and write the rejects in NAME.rejects (compared by
+# NAME.expected on stdout (early_* cases: every result; the others: the final
+# ones) and write the rejects in NAME.rejects (compared by
 # reason and line, in line order; extra keys such as the frame text are ignored).
 # Usage: run_testdata.sh BINARY [CASE...]
 set -u
@@ -16,8 +17,11 @@ for n in $cases; do
   "$bin" $(cat "$dir/$n.args") --input "$dir/$n.jsonl" --rejects "$tmp/$n.rej" \
     >"$tmp/$n.out" 2>"$tmp/$n.err"
   rc=$?
-  # Only final results are specified; the engine also prints early ones.
-  grep '"final":true' "$tmp/$n.out" >"$tmp/$n.finals"; mv "$tmp/$n.finals" "$tmp/$n.out"
+  # early_* cases specify every result; the others only the final ones.
+  case $n in
+    early_*) ;;
+    *) grep '"final":true' "$tmp/$n.out" >"$tmp/$n.finals"; mv "$tmp/$n.finals" "$tmp/$n.out" ;;
+  esac
   sed -n 's/.*"reason":"\([a-z_]*\)".*"line":\([0-9]*\).*/{"reason":"\1","line":\2}/p' \
     "$tmp/$n.rej" | sort -t: -k3 -n >"$tmp/$n.rej.sorted"
   if [ $rc -eq 0 ] && cmp -s "$tmp/$n.out" "$dir/$n.expected" &&

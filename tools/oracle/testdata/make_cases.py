@@ -270,3 +270,37 @@ case("defaults", "", [fr("a", T0), fr("a", T0 + 1), fr(7, T0 + 2), fr("7", T0 + 
      res("month", "2016-07-01T00:00:00Z", 3, 5), res("year", "2016-01-01T00:00:00Z", 3, 5)], [])
 # the last line of defaults.jsonl is blank and has no \n
 p = f"{D}/defaults.jsonl"; b = open(p, "rb").read(); open(p, "wb").write(b[:-1])
+
+# ---- early (non-final) results, §4: cases named early_* list every result, early ones included
+def early(g, start, u, f):
+    return res(g, start, u, f).replace('"final":true', '"final":false')
+H = ep("2016-07-11T13:58:00Z")  # two minutes before an hour ends; lateness 120s
+early_frames = [fr("a", H), fr("b", H + 70), fr("c", H + 130), fr("d", H + 190), fr("e", H + 195),
+                fr("f", H + 90), fr("g", H + 250)]
+early_expected = [
+    # 1 a 13:58:00: ptime 13:58:00, W 13:56:00, the first W: crosses no boundary
+    early("hour", "2016-07-11T13:00:00Z", 2, 2),    # 2 b 13:59:10: W 13:57:10 crosses 13:57
+    early("hour", "2016-07-11T14:00:00Z", 1, 1),    # 3 c 14:00:10: W 13:58:10; hour 13 unchanged
+    res("minute", "2016-07-11T13:58:00Z", 1, 1),    # 4 d 14:01:10: W 13:59:10, finals first
+    early("hour", "2016-07-11T14:00:00Z", 2, 2),
+    # 5 e 14:01:15: no crossing; 6 f 13:59:30 counted in open windows, ptime stays, no crossing
+    res("minute", "2016-07-11T13:59:00Z", 2, 2),    # 7 g 14:02:10: W 14:00:10
+    res("hour", "2016-07-11T13:00:00Z", 3, 3),
+    early("hour", "2016-07-11T14:00:00Z", 4, 4),
+    res("minute", "2016-07-11T14:00:00Z", 1, 1),    # end of input: no early results, all final
+    res("minute", "2016-07-11T14:01:00Z", 2, 2),
+    res("minute", "2016-07-11T14:02:00Z", 1, 1),
+    res("hour", "2016-07-11T14:00:00Z", 4, 4)]
+early_args = "--windows minute,hour --lateness 120s --outlier-confirm 1 --partition-time-confirm 1"
+case("early_cadence", early_args, early_frames, early_expected, [])
+case("early_off", early_args + " --no-early-results", early_frames,
+     [r for r in early_expected if '"final":true' in r], [])
+# Several long windows: early results by granularity, then start (week before
+# month although June ends first); finals by end, granularity, start.
+J = ep("2016-06-30T23:58:00Z")  # a Thursday: the week ends 2016-07-04
+case("early_order", "--windows hour,week,month --lateness 0s --outlier-confirm 1 --partition-time-confirm 1",
+     [fr("a", J), fr("b", J + 70)],
+     [early("hour", "2016-06-30T23:00:00Z", 2, 2), early("week", "2016-06-27T00:00:00Z", 2, 2),
+      early("month", "2016-06-01T00:00:00Z", 2, 2),
+      res("hour", "2016-06-30T23:00:00Z", 2, 2), res("month", "2016-06-01T00:00:00Z", 2, 2),
+      res("week", "2016-06-27T00:00:00Z", 2, 2)], [])
