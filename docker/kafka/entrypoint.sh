@@ -1,5 +1,6 @@
 #!/bin/bash
 # entrypoint.sh broker          run the broker; advertised as $KAFKA_ADVERTISED_HOST:9092
+# entrypoint.sh redpanda ...    the same (the command docker/compose.yaml gives Redpanda)
 # entrypoint.sh topics ARGS...  kafka-topics against $KAFKA_BOOTSTRAP (default redpanda:9092)
 # entrypoint.sh tool CLASS ARGS any Java main class of the broker's classpath
 set -euo pipefail
@@ -17,8 +18,9 @@ tool() {
 }
 case "${1:-broker}" in
   topics) shift; tool org.apache.kafka.tools.TopicCommand --bootstrap-server "${KAFKA_BOOTSTRAP:-redpanda:9092}" "$@" ;;
+  topics-at) shift; b="$1"; shift; tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$b" "$@" ;;
   tool) shift; tool "$@" ;;
-  broker) ;;
+  broker|redpanda) ;;
   *) exec "$@" ;;
 esac
 host="${KAFKA_ADVERTISED_HOST:-$(hostname)}"
