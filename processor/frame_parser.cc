@@ -153,6 +153,18 @@ bool valid_literal(const std::uint8_t* p) noexcept {
   }
 }
 
+// simdjson's own string unescaping, as its DOM parse runs it: strict about
+// surrogates (simdjson 3.2 added the allow_replacement flag; Debian 12 has
+// 3.0.1, Debian 13 3.12).
+template <class Implementation>
+std::uint8_t* unescape_string(const Implementation& impl, const std::uint8_t* src, std::uint8_t* dst) noexcept {
+  if constexpr (requires { impl.parse_string(src, dst, false); }) {
+    return impl.parse_string(src, dst, false);
+  } else {
+    return impl.parse_string(src, dst);
+  }
+}
+
 // What the byte after an escaping backslash makes of the escape.
 constexpr std::uint8_t kBadEscape = 0, kShortEscape = 1, kUnicodeEscape = 2;
 constexpr std::array<std::uint8_t, 256> kEscapeKind = [] {
@@ -497,7 +509,7 @@ bool FrameParser::parse_structural(const char* data, std::size_t size, ParsedFra
   };
   // A string with escapes, as the DOM's string parser unescapes it.
   auto unescape = [&](std::uint32_t k, std::string_view& text) -> bool {
-    const std::uint8_t* stop = stage1_->parse_string(buf + idx[k] + 1, unescaped_.get());
+    const std::uint8_t* stop = unescape_string(*stage1_, buf + idx[k] + 1, unescaped_.get());
     if (stop == nullptr) return false;
     text = std::string_view(reinterpret_cast<const char*>(unescaped_.get()),
                             static_cast<std::size_t>(stop - unescaped_.get()));
