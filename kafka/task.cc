@@ -54,7 +54,7 @@ int input_partitions(const config::Config& c, const std::string& topic) {
   std::string err;
   std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(conf.get(), err));
   if (!p) throw KafkaError("metadata client: " + err);
-  return partition_count(*p, topic, milliseconds(10000));
+  return partition_count(*p, topic, milliseconds(10000), "READ");
 }
 
 // Internal topics must have the partition counts the application was
@@ -70,7 +70,7 @@ std::string check_partitions(const config::Config& c, const TopicNames& t, int i
       {&t.ingest_changelog, inputs}};
   for (const auto& [name, n] : want) {
     if (c.input_partitioned_by == config::InputPartitioning::uid && name == &t.repartition) continue;
-    const int have = partition_count(*p, *name, milliseconds(10000));
+    const int have = partition_count(*p, *name, milliseconds(10000), "READ");
     // Just created: the broker's metadata may not show it yet.
     if (have < 0) throw KafkaError("topic " + *name + " not visible yet");
     if (have != n) {
