@@ -16,7 +16,7 @@ real tools (podman, podman-compose, promtool). One case per invocation:
                               ports and paths agree between config, image and manifests
     deploy_test.py rules      promtool check rules on docker/prometheus/alerts.yaml, promtool test
                               rules on its unit tests; the Grafana dashboard is JSON naming only
-                              metrics uniqd exports
+                              metrics uniqd exports; docker-compose config -q accepts compose.yaml
 
 Every wait is bounded; containers, volumes and networks made here are removed at the end
 (UNIQD_DEPLOY_KEEP=1 keeps them for a look).
@@ -183,8 +183,9 @@ def wait_ready(name: str, timeout: float) -> None:
 
 # The replicas the compose test runs. docker/compose.yaml has two (uniqd-1, uniqd-2) sharing one
 # application_id; until scale-out lands in main a second instance fences the first (README), so
-# the test runs one. Add "uniqd-2" here once two replicas split the partitions.
-REPLICAS = ["uniqd-1"]
+# the test runs one. Make it "uniqd-1,uniqd-2" here once two replicas split the partitions
+# (UNIQD_DEPLOY_REPLICAS=uniqd-1,uniqd-2 tries it meanwhile).
+REPLICAS = os.environ.get("UNIQD_DEPLOY_REPLICAS", "uniqd-1").split(",")
 FRAMES = 60000
 
 
@@ -559,6 +560,22 @@ def case_rules() -> None:
         p = run(["promtool", "check", "rules", rules], 60, check=False, text=True)
         check(p.returncode == 0, f"a dashboard query is not PromQL:\n{p.stdout}{p.stderr}")
     log(f"alerts: promtool check + unit tests pass; dashboard: {len(exprs)} queries parse")
+
+    # docker/compose.yaml against docker-compose 1.29's schema, offline. Its schema predates the
+    # top-level `name:`, so that one line is left out; a misspelt key must be refused.
+    run([CONTAINER, "install"], 900)
+    with open(os.path.join(REPO, "docker", "compose.yaml"), encoding="utf-8") as f:
+        text = "".join(l for l in f if not l.startswith("name: "))
+    with tempfile.TemporaryDirectory(prefix="uniqd-deploy-") as work:
+        for name, body, ok in (("compose.yaml", text, True),
+                               ("broken.yaml", text.replace("stop_grace_period:", "stop_grace_perod:"), False)):
+            path = os.path.join(work, name)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(body)
+            p = run(["docker-compose", "--project-directory", os.path.join(REPO, "docker"), "-f", path,
+                     "config", "-q"], 120, check=False, text=True)
+            check((p.returncode == 0) == ok, f"docker-compose config -q on {name}: exit {p.returncode}\n{p.stderr}")
+    log("docker/compose.yaml valid for docker-compose config; a misspelt key is refused")
 
 
 CASES = {"image": case_image, "compose": case_compose, "k8s": case_k8s, "rules": case_rules}
