@@ -68,7 +68,12 @@ struct KafkaOptions {
   int create_partitions{4};
   // Replication factor for topics uniqd creates. Default: 1.
   int replication_factor{1};
-  // librdkafka properties passed through verbatim. Default: none.
+  // librdkafka properties for every connection uniqd makes (consumer,
+  // producer, admin, changelog restore): security.protocol, sasl.*, ssl.*.
+  // Default: none.
+  std::map<std::string, std::string> client;
+  // librdkafka properties passed through verbatim; they override client.
+  // Default: none.
   std::map<std::string, std::string> consumer;
   std::map<std::string, std::string> producer;
 };
@@ -121,6 +126,11 @@ struct Config {
   // reads and counts them; 0: one per core when there are two or more, else none; -1: none,
   // parse inline on the main thread. Results do not depend on it. Default: 0.
   int parse_threads{0};
+  // How secret values (config::is_secret_property) were written when they
+  // came from ${env:NAME} or ${file:/path}, by key path
+  // ("kafka.client.sasl.password"): --print-config shows these, never the
+  // value. Default: none.
+  std::map<std::string, std::string> secret_references;
 };
 
 }  // namespace uniqd::config

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/secrets.h"
 #include "config/units.h"
 
 namespace uniqd::config {
@@ -261,7 +262,15 @@ class Reader {
   std::string scalar(const Field& f, const std::string& what) const {
     if (f.value.IsNull()) fail(f, "has no value; expected " + what);
     if (!f.value.IsScalar()) fail(f, "expected " + what + ", got " + describe(f.value));
-    return f.value.Scalar();
+    return resolved(f).value;
+  }
+
+  // The scalar with its ${env:NAME} and ${file:/path} references replaced.
+  // Errors name the key and the variable or file, never a value.
+  Resolved resolved(const Field& f) const {
+    Resolved r;
+    if (auto err = resolve_references(f.value.Scalar(), r)) fail(f, *err);
+    return r;
   }
 
   // An empty value is an empty string, so "rejects_path:" disables rejects.
@@ -371,8 +380,10 @@ class Reader {
 
   // librdkafka properties: any name, a scalar value kept as written, so that
   // "enable.idempotence: true" and "linger.ms: 5" need no quotes.
-  std::map<std::string, std::string> properties_value(const Field& f) const {
+  std::map<std::string, std::string> properties_value(const Field& f) {
     std::map<std::string, std::string> out;
+    // The map is replaced as a whole, and so are the references into it.
+    std::erase_if(c_.secret_references, [&](const auto& kv) { return kv.first.starts_with(f.path + "."); });
     if (f.value.IsNull()) return out;
     if (!f.value.IsMap()) fail(f, "expected a map of librdkafka properties (name: value), got " + describe(f.value));
     for_each_pair(f, [&](const std::string& name, const Field& p) {
@@ -380,7 +391,9 @@ class Reader {
       if (!p.value.IsScalar()) {
         fail(p, "a librdkafka property value must be a string, number or boolean, got " + describe(p.value));
       }
-      out[name] = p.value.Scalar();
+      const Resolved r = resolved(p);
+      out[name] = r.value;
+      if (r.had_reference && is_secret_property(name)) c_.secret_references[p.path] = p.value.Scalar();
     });
     return out;
   }
@@ -454,6 +467,7 @@ class Reader {
                            {"create_partitions", [&](const Field& g) { k.create_partitions = int_value(g, 1); }},
                            {"replication_factor", [&](const Field& g) { k.replication_factor = int_value(g, 1); }},
                            // Replaced, not merged: the file states the whole set.
+                           {"client", [&](const Field& g) { k.client = properties_value(g); }},
                            {"consumer", [&](const Field& g) { k.consumer = properties_value(g); }},
                            {"producer", [&](const Field& g) { k.producer = properties_value(g); }},
                        });
@@ -522,14 +536,25 @@ void emit_duration(YAML::Emitter& out, const char* key, Millis d) {
   out << YAML::Key << key << YAML::Value << format_duration(d);
 }
 
-void emit_properties(YAML::Emitter& out, const char* key, const std::map<std::string, std::string>& props) {
+// Secret values never: their ${env:...}/${file:...} reference when they came
+// from one (which reads back to the same value), else kRedacted.
+void emit_properties(YAML::Emitter& out, const Config& c, const char* key,
+                     const std::map<std::string, std::string>& props) {
   out << YAML::Key << key << YAML::Value;
   if (props.empty()) {
     out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
     return;
   }
   out << YAML::BeginMap;
-  for (const auto& [name, value] : props) out << YAML::Key << name << YAML::Value << value;
+  for (const auto& [name, value] : props) {
+    out << YAML::Key << name << YAML::Value;
+    if (!is_secret_property(name)) {
+      out << value;
+      continue;
+    }
+    const auto ref = c.secret_references.find(std::string("kafka.") + key + "." + name);
+    out << (ref != c.secret_references.end() ? ref->second : std::string(kRedacted));
+  }
   out << YAML::EndMap;
 }
 
@@ -597,8 +622,9 @@ std::string to_yaml(const Config& c) {
   out << YAML::EndMap;
   out << YAML::Key << "create_partitions" << YAML::Value << k.create_partitions;
   out << YAML::Key << "replication_factor" << YAML::Value << k.replication_factor;
-  emit_properties(out, "consumer", k.consumer);
-  emit_properties(out, "producer", k.producer);
+  emit_properties(out, c, "client", k.client);
+  emit_properties(out, c, "consumer", k.consumer);
+  emit_properties(out, c, "producer", k.producer);
   out << YAML::EndMap;
 
   out << YAML::Key << "state_dir" << YAML::Value << c.state_dir;

@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "config/config.h"
 
@@ -22,9 +23,14 @@ void load_config_file(const std::string& path, Config& c);
 // The same for YAML text; name_for_errors stands in for the file name.
 void load_config_string(const std::string& yaml, const std::string& name_for_errors, Config& c);
 
+// What --print-config shows instead of a secret written in the file as it is.
+inline constexpr std::string_view kRedacted = "[redacted]";
+
 // The effective configuration as YAML in the same schema, every key present
 // (for --print-config). Loading it over any Config gives back c, provided c
-// itself would pass the loader's checks.
+// itself would pass the loader's checks and holds no secret written as it is
+// (secret properties are shown as their ${env:...}/${file:...} reference, or
+// as kRedacted).
 std::string to_yaml(const Config& c);
 
 }  // namespace uniqd::config

@@ -77,13 +77,8 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
   void learn_topics(bool with_changelog) {
     std::vector<std::string> names{c_.kafka.output_topic, c_.kafka.dead_letter_topic};
     if (with_changelog) names.push_back(changelog_topic_);
-    for (const std::string& name : names) {
-      std::string err;
-      std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(producer_.get(), name, nullptr, err));
-      if (!t) continue;
-      RdKafka::Metadata* md = nullptr;
-      if (producer_->metadata(false, t.get(), &md, 5000) == RdKafka::ERR_NO_ERROR) delete md;
-    }
+    // security: moved to kafka/client.cc, where a missing WRITE ACL ends uniqd before anything is written.
+    kafka::learn_topics(*producer_, names, milliseconds(5000));
   }
 
   void emit(const processor::WindowResult& r) override {
@@ -118,6 +113,8 @@ class Publisher final : public processor::ResultSink, public processor::RejectSi
   void dr_cb(RdKafka::Message& m) override {
     if (m.err() != RdKafka::ERR_NO_ERROR) {
       ++failed_;
+      // security: a refused WRITE ends uniqd (kafka/client.h).
+      if (report_if_denied(m.err(), Access{m.topic_name(), "WRITE", "", "", "IDEMPOTENT_WRITE"})) return;
       klog().error("delivery to {} failed: {}", m.topic_name(), m.errstr());
     } else if (m.msg_opaque() != nullptr) {
       const auto sent = static_cast<Clock::rep>(reinterpret_cast<std::intptr_t>(m.msg_opaque()));
@@ -343,7 +340,8 @@ class Task final : public RdKafka::RebalanceCb {
         if (!eos_ && publisher_->failed() > 0) break;
       }
     }
-    if (fatal_) {
+    // security: after a fatal failure (kafka/client.h) a last commit cannot succeed.
+    if (fatal_ || fatal_failure()) {
       status = 1;
     } else if (!finished && !commit(false)) {
       status = 1;
@@ -488,6 +486,12 @@ class Task final : public RdKafka::RebalanceCb {
         fatal_ = true;
         break;
       default:
+        // security: a refused READ (topic or group) ends uniqd (kafka/client.h).
+        if (report_if_denied(m.err(), Access{m.topic_name().empty() ? c_.kafka.input_topic : m.topic_name(), "READ",
+                                             c_.application_id, "", "IDEMPOTENT_WRITE"})) {
+          fatal_ = true;
+          break;
+        }
         klog().warn("consumer: {}", m.errstr());
     }
   }
@@ -661,6 +665,11 @@ class Task final : public RdKafka::RebalanceCb {
         publisher_->learn_topics(true);
         return true;
       }
+      // security: a refused transactional id ends uniqd (kafka/client.h).
+      if (report_if_denied(err->code(), Access{"", "WRITE", c_.application_id, c_.application_id + "-task",
+                                               "IDEMPOTENT_WRITE"})) {
+        return false;
+      }
       if (err->is_fatal()) {
         klog().error("init_transactions: {}", err->str());
         return false;
@@ -768,6 +777,12 @@ class Task final : public RdKafka::RebalanceCb {
       }
     }
     if (!err) return true;
+    // security: a refused group, topic or transactional id ends uniqd (kafka/client.h).
+    if (fatal_failure() || report_if_denied(err->code(), Access{"", "WRITE", c_.application_id,
+                                                                 c_.application_id + "-task", "IDEMPOTENT_WRITE"})) {
+      fatal_ = true;
+      return false;
+    }
     std::string why;
     const RdKafka::ErrorCode producer_fatal = producer.fatal_error(why);
     if (fenced(err->code()) || fenced(producer_fatal)) {
@@ -942,6 +957,10 @@ class Task final : public RdKafka::RebalanceCb {
       }
       if (m->err() == RdKafka::ERR__TIMED_OUT) continue;
       if (m->err() != RdKafka::ERR_NO_ERROR) {
+        // security: a refused READ of the changelog ends uniqd (kafka/client.h).
+        if (report_if_denied(m->err(), Access{topic, "READ", c_.application_id + "-restore", "", "IDEMPOTENT_WRITE"})) {
+          return 1;
+        }
         klog().warn("restore: {}", m->errstr());
         continue;
       }
@@ -1061,6 +1080,8 @@ void ensure_topics_with_retry(const config::Config& c) {
     try {
       ensure_topics(c.kafka.brokers, topics, milliseconds(10000));
       return;
+    } catch (const AuthorizationError&) {
+      throw;  // security: reported already; retrying cannot help
     } catch (const KafkaError& e) {
       klog().warn("{} (retrying in {} ms)", e.what(), backoff.count());
       std::this_thread::sleep_for(backoff);
@@ -1077,6 +1098,8 @@ int run_task(const config::Config& c) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // security: the kafka.client block, redaction, and a stop on fatal failures (kafka/client.h).
+  prepare_clients(c, [] { g_stop = 1; });
   try {
     std::unique_ptr<processor::MetricsServer> metrics;
     if (!c.metrics_address.empty()) {
@@ -1085,9 +1108,12 @@ int run_task(const config::Config& c) {
                   metrics->port());
     }
     ensure_topics_with_retry(c);
-    if (g_stop != 0) return 0;
+    if (g_stop != 0) return fatal_failure() ? 1 : 0;  // security
     Task task(c, metrics.get());
-    return task.run();
+    const int rc = task.run();
+    return fatal_failure() ? 1 : rc;  // security
+  } catch (const AuthorizationError&) {
+    return 1;  // security: reported (logged) already
   } catch (const KafkaError& e) {
     klog().error("{}", e.what());
     return 2;

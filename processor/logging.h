@@ -16,5 +16,10 @@ namespace uniqd::processor {
 void setup_logging(const std::string& level, config::LogFormat format);
 // The component's logger, made on first use with the shared sink.
 std::shared_ptr<spdlog::logger> component_logger(const std::string& name);
+// From now on, every log line (text or JSON, any component, librdkafka's
+// included) shows [redacted] where it would show secret. Secrets shorter
+// than 4 bytes are ignored (redacting them would garble every line); a
+// multi-line secret (a PEM key) is also redacted line by line.
+void redact_in_logs(const std::string& secret);
 
 }  // namespace uniqd::processor

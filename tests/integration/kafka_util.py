@@ -39,6 +39,9 @@ from typing import Callable, Iterable, Optional
 
 SKIP = 77  # ctest SKIP_RETURN_CODE
 
+# Extra kcat arguments for every read (a secured broker: ["-F", "DIR/kcat.conf"]).
+KCAT_ARGS: list[str] = []
+
 
 class TestFailure(Exception):
     pass
@@ -204,6 +207,8 @@ class Env:
         self.oracle_bin = oracle
         self.work = work
         self.run_id = f"{os.getpid()}-{int(time.time() * 1000) % 10**9}-{random.randrange(10**6)}"
+        # Extra uniqd-gen arguments (a secured broker: --kafka-property ...).
+        self.gen_args: list[str] = []
 
     @classmethod
     def from_environment(cls, uniqd: str, gen: str, oracle: str, keep: Optional[str] = None) -> "Env":
@@ -253,7 +258,7 @@ class Env:
         run([self.kafka, command, "--dir", self.broker_dir, *args], timeout, f"scripts/kafka {command}")
 
     def broker_answers(self) -> bool:
-        p = subprocess.run(["kcat", "-b", self.brokers, "-L", "-m", "3"], capture_output=True, timeout=15)
+        p = subprocess.run(["kcat", *KCAT_ARGS, "-b", self.brokers, "-L", "-m", "3"], capture_output=True, timeout=15)
         return p.returncode == 0 and b"broker 1 at" in p.stdout
 
     def create_topic(self, topic: str, partitions: int, configs: Optional[dict] = None, timeout: float = 90) -> None:
@@ -284,7 +289,7 @@ class Env:
         in order; with key uid a user's frames all go to partition user % partitions, with
         key none line i goes to partition i % partitions. Returns messages per partition."""
         cmd = [self.gen, "--kafka", self.brokers, "--topic", topic, "--partitions", str(partitions), "--key", key,
-               *self._flags(opts)]
+               *self.gen_args, *self._flags(opts)]
         p = run(cmd, timeout, "uniqd-gen --kafka")
         m = re.search(r"produced to \S+:((?: \[\d+\]=\d+)+)", p.stderr.decode())
         if not m:
@@ -365,7 +370,7 @@ def read_topic(brokers: str, topic: str, read_committed: bool = False, timeout: 
     """Every message of topic, from the beginning to the end as of now, with partition, offset,
     key, value and headers (binary-safe). Sorted by (partition, offset).
     read_committed: only committed transactional messages (aborted ones are skipped)."""
-    cmd = ["kcat", "-b", brokers, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", _HEADER_FMT,
+    cmd = ["kcat", *KCAT_ARGS, "-b", brokers, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", _HEADER_FMT,
            "-X", f"isolation.level={'read_committed' if read_committed else 'read_uncommitted'}"]
     p = run(cmd, timeout, f"kcat -C -t {topic}")
     data = p.stdout
@@ -402,7 +407,7 @@ def read_topic(brokers: str, topic: str, read_committed: bool = False, timeout: 
 
 def count_messages(brokers: str, topic: str, timeout: float = 60) -> int:
     """Messages currently in topic (0 when it does not exist yet)."""
-    p = subprocess.run(["kcat", "-b", brokers, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "x\\n"],
+    p = subprocess.run(["kcat", *KCAT_ARGS, "-b", brokers, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "x\\n"],
                        capture_output=True, timeout=timeout)
     return p.stdout.count(b"\n") if p.returncode == 0 else 0
 

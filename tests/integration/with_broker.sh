@@ -2,8 +2,11 @@
 # Runs a command with a real, private Kafka broker (scripts/kafka: single-node
 # KRaft Apache Kafka on 127.0.0.1) started for it and always stopped after.
 #
-#   tests/integration/with_broker.sh CMD [ARGS...]
+#   tests/integration/with_broker.sh [--secure] CMD [ARGS...]
 #   tests/integration/with_broker.sh ctest --test-dir build -L kafka --output-on-failure
+#
+# --secure: the broker of scripts/kafka-secure (SASL_SSL only, ACLs enforced);
+# its TLS files, users and admin client settings are in UNIQD_TEST_BROKER_DIR.
 #
 # The broker gets two consecutive free ports (PORT for clients, PORT+1 for
 # the KRaft controller) and a fresh directory; CMD sees
@@ -19,6 +22,10 @@ set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 KAFKA="$REPO/scripts/kafka"
+if [ "${1:-}" = "--secure" ]; then
+  KAFKA="$REPO/scripts/kafka-secure"
+  shift
+fi
 
 if [ $# -eq 0 ]; then
   echo "usage: $0 CMD [ARGS...]" >&2

@@ -40,6 +40,7 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(a.kafka.dead_letter_topic, b.kafka.dead_letter_topic);
   EXPECT_EQ(a.kafka.create_partitions, b.kafka.create_partitions);
   EXPECT_EQ(a.kafka.replication_factor, b.kafka.replication_factor);
+  EXPECT_EQ(a.kafka.client, b.kafka.client);
   EXPECT_EQ(a.kafka.consumer, b.kafka.consumer);
   EXPECT_EQ(a.kafka.producer, b.kafka.producer);
   EXPECT_EQ(a.state_dir, b.state_dir);
@@ -270,7 +271,7 @@ TEST(ConfigLoader, PrintsEveryKey) {
         "partition_time_confirm: 3", "partition_time_step: 5s",
         "max_future_skew: 1h", "early_results: true", "ts_unit: s", "max_frame_bytes: 1MiB", "idle_timeout: 30s",
         "kafka:", "brokers: 127.0.0.1:9092", "topics:", "input: frames", "output: uniqd-results",
-        "dead_letter: uniqd-dead-letter", "create_partitions: 4", "replication_factor: 1", "consumer: {}",
+        "dead_letter: uniqd-dead-letter", "create_partitions: 4", "replication_factor: 1", "client: {}", "consumer: {}",
         "producer: {}", "state_dir: /var/lib/uniqd", "state_store:", "shards: 4", "block_cache: 64MiB", "write_buffer: 64MiB",
         "processing_guarantee: exactly_once", "commit_interval: 1s",
         "metrics_address:", "log:", "level: info", "format: text", "until_end: false", "progress: true"}) {
@@ -315,7 +316,7 @@ TEST(ConfigLoaderErrors, WrongType) {
                                                            "info, warn, error, critical, off, got a map");
   EXPECT_EQ(error_of("kafka: localhost:9092\n"),
             "t.yaml:1:8: kafka: expected a map of settings (brokers, topics, create_partitions, "
-            "replication_factor, consumer, producer), got 'localhost:9092'");
+            "replication_factor, client, consumer, producer), got 'localhost:9092'");
   EXPECT_EQ(error_of("windows: minute\n"), "t.yaml:1:10: windows: expected a list such as [minute, hour], got 'minute'");
   EXPECT_EQ(error_of("- lateness: 5s\n"),
             "t.yaml:1:1: expected a map of settings (key: value) at the top of the file, got a list");

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/secrets.h"
 #include "tools/gen/kafka_sink.h"
 #include "frame.hh"
 
@@ -69,6 +70,9 @@ kafka output (instead of --output):
   --key uid|none       uid: the user's pool index is the key and picks the partition
                        (one user, one partition); none: no key, round robin by line (default uid)
   --partitions N       partitions to create and spread over (default 4)
+  --kafka-property K=V librdkafka property for the producer and topic creation, e.g.
+                       security.protocol=SASL_SSL; repeatable; V may be ${env:NAME} or
+                       ${file:/path} as in uniqd's configuration
   --help
 )";
 
@@ -207,6 +211,14 @@ Cli parse_args(int argc, char** argv) {
       c.kafka.key_by_uid = val == "uid";
     } else if (name == "--partitions") {
       c.kafka.partitions = parse_int<int>(name, val);
+    } else if (name == "--kafka-property") {
+      const auto eq = val.find('=');
+      if (eq == std::string_view::npos || eq == 0) die("--kafka-property expects NAME=VALUE");
+      uniqd::config::Resolved r;
+      if (auto err = uniqd::config::resolve_references(val.substr(eq + 1), r)) {
+        die("--kafka-property " + std::string(val.substr(0, eq)) + ": " + *err);
+      }
+      c.kafka.client[std::string(val.substr(0, eq))] = r.value;
     } else if (name == "--output") {
       c.output = std::string(val);
     } else if (name == "--truth") {

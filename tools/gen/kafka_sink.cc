@@ -50,6 +50,7 @@ KafkaSink::KafkaSink(const KafkaSinkOptions& o) : impl_(std::make_unique<Impl>()
   if (o_.partitions < 1) fail("--partitions must be at least 1");
   per_partition_.assign(static_cast<std::size_t>(o_.partitions), 0);
   try {
+    kafka::set_client_properties(o_.client);
     kafka::ensure_topics(o_.brokers, {{o_.topic, o_.partitions, 1, {}}}, std::chrono::seconds(30));
     auto conf = kafka::make_conf({{"bootstrap.servers", o_.brokers},
                                   {"enable.idempotence", "true"},

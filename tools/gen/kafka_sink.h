@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@ struct KafkaSinkOptions {
   std::string topic;
   bool key_by_uid{true};
   int partitions{4};
+  // librdkafka properties of every connection (TLS, SASL): uniqd's kafka.client.
+  std::map<std::string, std::string> client;
 };
 
 class KafkaSink {
