@@ -3,15 +3,18 @@
 # consumer, in one run (DESIGN §5). See bench/README.md.
 #
 #   bench/file.sh [--frames N] [--runs R] [--build DIR] [--python-frames P]
-#                 [--profile-frames F] [--no-profile]
+#                 [--profile-frames F] [--no-profile] [--data hostile|challenge]
 #
 # Generates (once, cached in ${UNIQD_BENCH_DIR:-/tmp/uniqd-bench}) N
-# challenge-like frames, then runs R rounds; each round runs every contender
-# once, in a rotated order, so that all of them share the machine's noise:
+# challenge-like frames (--data: uniqd-gen's hostile default profile, or its
+# challenge profile, shaped like the challenge generator's frames), then runs
+# R rounds; each round runs every contender once, in a rotated order, so that
+# all of them share the machine's noise:
 #   floor-ondemand  uniqd-parse-floor --mode ondemand  (the parse floor)
 #   floor-dom       uniqd-parse-floor --mode dom       (full validation, as uniqd parses)
 #   uniqd-inline    uniqd --input FILE --parse-threads -1   (all six windows)
 #   uniqd-2threads  uniqd --input FILE --parse-threads 2
+#   uniqd-2threads-dom  the same with UNIQD_FRAME_PARSER=dom (the reference parser)
 #   python-naive    bench/naive_consumer.py on the first P frames
 # Rates are frames / wall seconds of the whole process; the table gives the
 # median over the rounds, the ratios are the median of the per-round ratios.
@@ -30,6 +33,7 @@ BUILD=""
 PY_FRAMES=100000
 PROFILE_FRAMES=20000
 PROFILE=1
+DATA_PROFILE=hostile
 ARGS=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,6 +43,7 @@ while [ $# -gt 0 ]; do
     --python-frames) PY_FRAMES="$2"; shift 2 ;;
     --profile-frames) PROFILE_FRAMES="$2"; shift 2 ;;
     --no-profile) PROFILE=0; shift ;;
+    --data) DATA_PROFILE="$2"; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/file.sh: unknown option $1 (--help)" >&2; exit 2 ;;
   esac
@@ -55,6 +60,11 @@ mkdir -p "$DATA"
 # missing uid, ts as strings, CRLF).
 GEN_OPTS=(--rate 1000 --users 100000 --frame-bytes 2000 --seed 42 --max-delay 8 --delay-prob 0.05
   --flip-prob 0.001 --malformed-prob 0.001 --missing-uid-prob 0.0005 --ts-string-prob 0.01 --crlf-prob 0.1)
+case "$DATA_PROFILE" in
+  hostile) ;;
+  challenge) GEN_OPTS+=(--profile challenge) ;;
+  *) echo "bench/file.sh: --data must be hostile or challenge" >&2; exit 2 ;;
+esac
 key="$(echo "${GEN_OPTS[*]}" | md5sum | cut -c1-8)"
 FILE="$DATA/frames-$FRAMES-$key.jsonl"
 if [ ! -s "$FILE" ]; then
@@ -77,13 +87,14 @@ LOAD_START="$(uptime)"
 log "load at start: $LOAD_START"
 
 # ---------------------------------------------------------------- rounds
-NAMES=(floor-ondemand floor-dom uniqd-inline uniqd-2threads python-naive)
+NAMES=(floor-ondemand floor-dom uniqd-inline uniqd-2threads uniqd-2threads-dom python-naive)
 cmd_of() {
   case "$1" in
     floor-ondemand) echo "$BUILD/uniqd-parse-floor --mode ondemand $FILE" ;;
     floor-dom) echo "$BUILD/uniqd-parse-floor --mode dom $FILE" ;;
     uniqd-inline) echo "$BUILD/uniqd --input $FILE --windows minute,hour,day,week,month,year --parse-threads -1 --no-progress" ;;
     uniqd-2threads) echo "$BUILD/uniqd --input $FILE --windows minute,hour,day,week,month,year --parse-threads 2 --no-progress" ;;
+    uniqd-2threads-dom) echo "env UNIQD_FRAME_PARSER=dom $(cmd_of uniqd-2threads)" ;;
     python-naive) echo "python3 $REPO/bench/naive_consumer.py $PYFILE" ;;
   esac
 }
@@ -121,10 +132,10 @@ PROFILE_FILE="$DATA/frames-$FRAMES-$key.head$PROFILE_FRAMES.jsonl"
 classify() {  # stdin: "percent symbol-or-dso..." lines -> shares by part
   awk '{
     p = $1; $1 = ""; s = $0
-    if (s ~ /simdjson|FrameParser|ts_from_element/) part = "parse"
+    if (s ~ /simdjson|FrameParser|ts_from_element|scan_number|escapes_valid|hex4|digit_run/) part = "parse"
     else if (s ~ /XXH|hash_uid/) part = "hash"
     else if (s ~ /unordered|MemoryStore|WindowCounter|Counter|OutlierFilter|Engine|window|calendar|civil/) part = "count"
-    else if (s ~ /LineReader|memchr|memcpy|memmove|memset|read|\[k\]|kernel/) part = "read"
+    else if (s ~ /LineReader|split_lines|memchr|memcpy|memmove|memset|read|\[k\]|kernel/) part = "read"
     else part = "other"
     t[part] += p; all += p
   } END { for (k in t) printf "%s=%.1f ", k, 100 * t[k] / all }'
@@ -164,7 +175,7 @@ rows = {}
 for line in open(path):
     name, rnd, wall, user, sys_, rss = line.split()
     rows.setdefault(name, {})[int(rnd)] = (float(wall), float(user), float(sys_), int(rss))
-order = ["floor-ondemand", "floor-dom", "uniqd-inline", "uniqd-2threads", "python-naive"]
+order = ["floor-ondemand", "floor-dom", "uniqd-inline", "uniqd-2threads", "uniqd-2threads-dom", "python-naive"]
 out = {}
 print("| contender | frames | frames/s | MB/s | wall s | user s | sys s | frames/CPU-s | peak RSS MiB |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -188,7 +199,8 @@ ratios = {}
 print()
 print("| ratio of throughputs (median of the per-round ratios) | by wall time | per round | by CPU time | per round | target |")
 print("|---|---:|---|---:|---|---|")
-for a, b, target in [("uniqd-inline", "floor-ondemand", ">= 0.9"), ("uniqd-2threads", "floor-ondemand", ""),
+for a, b, target in [("uniqd-inline", "floor-ondemand", ">= 0.9"), ("uniqd-2threads", "floor-ondemand", ">= 1.0"),
+                     ("uniqd-2threads-dom", "floor-ondemand", ""),
                      ("uniqd-inline", "floor-dom", ""), ("uniqd-inline", "python-naive", ">= 25"),
                      ("uniqd-2threads", "python-naive", ">= 25")]:
     v, per = ratio(a, b, False)
@@ -204,7 +216,7 @@ EOF
   echo
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM;" \
        "build $BUILD ($(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?'))."
-  echo "Input: $FILE — $FRAMES frames, $BYTES bytes ($(awk -v b="$BYTES" -v f="$FRAMES" 'BEGIN{printf "%.0f", b/f}') B/frame);" \
+  echo "Input ($DATA_PROFILE profile: uniqd-gen ${GEN_OPTS[*]}): $FILE — $FRAMES frames, $BYTES bytes ($(awk -v b="$BYTES" -v f="$FRAMES" 'BEGIN{printf "%.0f", b/f}') B/frame);" \
        "python-naive reads the first $PY_FRAMES frames ($PYBYTES bytes) and its rates are per frame of that prefix."
   echo "$RUNS rounds, contenders interleaved (rotated order) in each round; frames/s and MB/s from the wall time of the" \
        "whole process, frames/CPU-s from its user+sys time (less sensitive to other load on the machine); medians."

@@ -11,6 +11,7 @@
 #include "processor/cores.h"
 #include "processor/frame_feed.h"
 #include "processor/line_reader.h"
+#include "processor/mapped_file.h"
 #include "processor/metrics.h"
 #include "processor/stop_signal.h"
 #include "processor/stream_sinks.h"
@@ -31,8 +32,10 @@ std::string human_bytes(double b) {
 class Progress {
  public:
   explicit Progress(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
-  void maybe_draw(const EngineStats& s, std::int64_t wm_ms) {
-    if (!enabled_ || (++calls_ & 1023) != 0) return;
+  // frames: how many were handed over since the last call.
+  void maybe_draw(const EngineStats& s, std::int64_t wm_ms, std::uint32_t frames = 1) {
+    if (!enabled_ || (calls_ += frames) < 1024) return;
+    calls_ = 0;
     const auto now = std::chrono::steady_clock::now();
     if (now - last_ < std::chrono::milliseconds(250)) return;
     last_ = now;
@@ -196,9 +199,36 @@ int run_stream(const config::Config& c) {
   reader.set_stop_flag(stop_flag());
   Progress progress(c.progress && ::isatty(STDERR_FILENO) == 1);
 
+  // A regular file with parse threads is mapped: pieces of it cut at line
+  // ends go to the parse threads in place, which split them into lines too,
+  // so this thread only cuts and counts (processor/mapped_file.h).
+  std::unique_ptr<MappedFile> mapped;
+  if (feed.parallel() && fd != STDIN_FILENO) mapped = MappedFile::map(fd, nullptr);
+  bool stopped = false;
+
   const auto start = std::chrono::steady_clock::now();
   int status = 0;
-  while (true) {
+  if (mapped) {
+    constexpr std::size_t kPieceBytes = 1 << 20;
+    const char* p = mapped->data();
+    const char* const end = p + mapped->size();
+    while (p < end && !results.failed() && !rejects.failed()) {
+      if (stop_requested()) {
+        stopped = true;
+        break;
+      }
+      const char* cut = p + std::min<std::size_t>(kPieceBytes, static_cast<std::size_t>(end - p));
+      if (cut < end) {
+        const void* nl = std::memchr(cut - 1, '\n', static_cast<std::size_t>(end - cut + 1));
+        cut = nl != nullptr ? static_cast<const char*>(nl) + 1 : end;
+      }
+      feed.add_lines(p, static_cast<std::size_t>(cut - p));
+      p = cut;
+      progress.maybe_draw(engine.stats(), engine.watermark_ms(), 512);  // about the lines of a piece
+    }
+    feed.apply_pending();
+  }
+  while (!mapped) {
     const LineReader::Line line = reader.next();
     if (line.kind == LineReader::Kind::end) break;
     const SourcePosition pos{0, static_cast<std::int64_t>(line.number)};
@@ -222,7 +252,7 @@ int run_stream(const config::Config& c) {
   feed.apply_pending();
   progress.clear();
   const bool output_failed = results.failed() || rejects.failed();
-  if (reader.interrupted()) {
+  if (reader.interrupted() || stopped) {
     // Stopped by a signal: what is final was emitted; open windows are not
     // final, so they are not claimed to be.
     spdlog::info("stopped by signal after line {}; open windows were not emitted", engine.stats().frames);

@@ -12,7 +12,9 @@ FrameFeed::FrameFeed(EngineRef engine, int parse_threads, std::size_t max_frame_
 }
 
 void FrameFeed::apply(const ParsedLine& l) {
-  if (l.too_large) {
+  if (l.blank) {
+    engine_().note_blank();
+  } else if (l.too_large) {
     engine_().process_too_large(l.bytes, l.full_size, l.pos);
   } else {
     engine_().process_parsed(l.why, l.frame, l.bytes, l.pos);
@@ -55,6 +57,8 @@ void FrameFeed::add_blank() {
   // it is taken.
   engine_().note_blank();
 }
+
+void FrameFeed::add_lines(const char* data, std::size_t size) { parallel_->add_lines(data, size, apply_); }
 
 void FrameFeed::apply_pending() {
   if (parallel_) parallel_->finish(apply_);

@@ -50,6 +50,9 @@ class FrameFeed {
   // kRejectPrefixBytes of it go to the reject).
   void add_too_large(std::string_view prefix, std::uint64_t full_size, const SourcePosition& pos);
   void add_blank();
+  // Whole lines in place, parallel only (ParallelParser::add_lines: a mapped
+  // file's piece, split into frames by the parse threads as LineReader would).
+  void add_lines(const char* data, std::size_t size);
 
   // Applies every frame handed over so far, in input order.
   void apply_pending();

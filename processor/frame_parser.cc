@@ -1,8 +1,14 @@
 #include "processor/frame_parser.h"
 
 #include <algorithm>
+#include <array>
+#include <initializer_list>
 #include <charconv>
+#include <emmintrin.h>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
 
 namespace uniqd::processor {
 namespace {
@@ -26,6 +32,285 @@ std::optional<std::int64_t> ts_from_digits(std::string_view s, TsUnit unit) noex
   if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
   return apply_unit(v, unit);
 }
+
+
+// --- the structural engine's pieces -----------------------------------------
+
+// What simdjson's stage 2 accepts after a number or a literal: a structural
+// character or JSON whitespace.
+constexpr std::array<bool, 256> kEndsScalar = [] {
+  std::array<bool, 256> t{};
+  for (unsigned char c : std::string_view(" \t\n\r,:[]{}")) t[c] = true;
+  return t;
+}();
+
+constexpr std::array<std::int8_t, 256> kHex = [] {
+  std::array<std::int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int c = 0; c < 10; ++c) t['0' + c] = static_cast<std::int8_t>(c);
+  for (int c = 0; c < 6; ++c) {
+    t['a' + c] = static_cast<std::int8_t>(10 + c);
+    t['A' + c] = static_cast<std::int8_t>(10 + c);
+  }
+  return t;
+}();
+
+constexpr bool is_digit(std::uint8_t c) { return c >= '0' && c <= '9'; }
+constexpr bool is_ws(std::uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// The four hex digits of a \u escape, or -1.
+int hex4(const std::uint8_t* p) noexcept {
+  const int a = kHex[p[0]], b = kHex[p[1]], c = kHex[p[2]], d = kHex[p[3]];
+  if ((a | b | c | d) < 0) return -1;
+  return (a << 12) | (b << 8) | (c << 4) | d;
+}
+
+enum class NumberKind : std::uint8_t { unsure, integer, decimal };
+struct Number {
+  NumberKind kind{NumberKind::unsure};
+  bool negative{false};
+  std::uint32_t int_digits{0};
+};
+
+// How many digits start at p, up to end. Eight bytes at a time (p + 8 is
+// readable: the frame's padding), so a number costs no branch per digit.
+std::uint32_t digit_run(const std::uint8_t* p, const std::uint8_t* end) noexcept {
+  const std::uint32_t limit = static_cast<std::uint32_t>(end - p);
+  std::uint32_t n = 0;
+  while (true) {
+    std::uint64_t v;
+    std::memcpy(&v, p + n, 8);
+    const std::uint64_t x = v ^ 0x3030303030303030ull;  // digits become 0..9
+    // High bit set in the bytes that are not digits; a carry out of such a
+    // byte only touches later bytes, past the first non-digit.
+    const std::uint64_t non_digit = ((x + 0x7676767676767676ull) | x) & 0x8080808080808080ull;
+    if (non_digit != 0) {
+      n += static_cast<std::uint32_t>(__builtin_ctzll(non_digit)) >> 3;
+      return n < limit ? n : limit;
+    }
+    n += 8;
+    if (n >= limit) return limit;
+  }
+}
+
+// The value of the digits at p (at most 19 of them).
+std::uint64_t digits_value(const std::uint8_t* p, std::uint32_t digits) noexcept {
+  std::uint64_t v = 0;
+  for (std::uint32_t k = 0; k < digits; ++k) v = v * 10 + static_cast<std::uint64_t>(p[k] - '0');
+  return v;
+}
+
+// A number at p (its first byte is '-' or a digit), with the syntax of
+// simdjson's number parser, and the verdict the DOM would give it. Only
+// numbers the DOM surely accepts are kind integer or decimal: at most 19
+// digits and an exponent within +-280 (finite, normal), an integer inside
+// int64 or uint64. Everything else, invalid or merely out of that range, is
+// unsure. end bounds the scan (the padding after the frame is not its text).
+Number scan_number(const std::uint8_t* p, const std::uint8_t* end) noexcept {
+  Number n;
+  n.negative = *p == '-';
+  p += n.negative ? 1 : 0;
+  const std::uint8_t* const digits = p;
+  const std::uint32_t int_digits = digit_run(p, end);
+  if (int_digits == 0 || (*p == '0' && int_digits > 1)) return n;  // none, or a leading zero
+  p += int_digits;
+  std::uint32_t significant = int_digits;
+  NumberKind kind = NumberKind::integer;
+  if (p != end && *p == '.') {
+    const std::uint32_t frac = digit_run(p + 1, end);
+    if (frac == 0) return n;
+    p += 1 + frac;
+    significant += frac;
+    kind = NumberKind::decimal;
+  }
+  if (p != end && (*p | 0x20) == 'e') {
+    ++p;
+    if (p != end && (*p == '+' || *p == '-')) ++p;
+    const std::uint32_t exp = digit_run(p, end);
+    if (exp == 0 || exp > 3 || digits_value(p, exp) > 280) return n;
+    p += exp;
+    kind = NumberKind::decimal;
+  }
+  if (p != end && !kEndsScalar[*p]) return n;
+  if (kind == NumberKind::decimal) {
+    if (significant > 19) return n;
+  } else if (int_digits > 19 ||
+             (int_digits == 19 && n.negative && digits_value(digits, 19) > std::uint64_t(INT64_MAX))) {
+    return n;
+  }
+  n.int_digits = int_digits;
+  n.kind = kind;
+  return n;
+}
+
+// true / false / null followed by a structural character or whitespace.
+bool valid_literal(const std::uint8_t* p) noexcept {
+  switch (*p) {
+    case 't': return std::memcmp(p, "true", 4) == 0 && kEndsScalar[p[4]];
+    case 'f': return std::memcmp(p, "false", 5) == 0 && kEndsScalar[p[5]];
+    case 'n': return std::memcmp(p, "null", 4) == 0 && kEndsScalar[p[4]];
+    default: return false;
+  }
+}
+
+// What the byte after an escaping backslash makes of the escape.
+constexpr std::uint8_t kBadEscape = 0, kShortEscape = 1, kUnicodeEscape = 2;
+constexpr std::array<std::uint8_t, 256> kEscapeKind = [] {
+  std::array<std::uint8_t, 256> t{};  // all kBadEscape
+  for (unsigned char c : std::string_view("\"\\/bfnrt")) t[c] = kShortEscape;
+  t['u'] = kUnicodeEscape;
+  return t;
+}();
+
+// The bytes of a 64-byte block equal to c, as a bit mask (SSE2, in every x86-64).
+std::uint64_t byte_mask(const std::uint8_t* block, char c) noexcept {
+  const __m128i v = _mm_set1_epi8(c);
+  std::uint64_t m = 0;
+  for (int k = 0; k < 4; ++k) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * k));
+    m |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, v))))
+         << (16 * k);
+  }
+  return m;
+}
+
+// Every escape of the frame is one simdjson's string parser accepts. Run
+// only on a frame whose grammar checked out, so every backslash is inside a
+// string. 64 bytes at a time: the bytes escaped by a backslash are those
+// after an odd run of backslashes (a run's carry crosses blocks), each must
+// be one of "\/bfnrtu; a \u needs four hex digits, and a surrogate is
+// accepted only as a high one escaped right before a low one (anything else
+// about surrogates is the DOM's to judge). Reads up to 63 bytes of padding.
+bool escapes_valid(const std::uint8_t* p, const std::uint8_t* end) noexcept {
+  constexpr std::uint64_t kEvenBits = 0x5555555555555555ull;
+  std::uint64_t carry = 0;  // the first byte of the next block is escaped
+  std::uint8_t bad = 0;
+  const std::uint8_t* low_expected_at = nullptr;  // a high surrogate's partner
+  for (const std::uint8_t* block = p; block < end; block += 64) {
+    std::uint64_t backslash = byte_mask(block, '\\');
+    if (end - block < 64) backslash &= (std::uint64_t{1} << (end - block)) - 1;
+    if (backslash == 0 && carry == 0) continue;
+    // Odd runs of backslashes, the way simdjson's stage 1 finds them.
+    backslash &= ~carry;
+    const std::uint64_t follows = (backslash << 1) | carry;
+    const std::uint64_t odd_starts = backslash & ~kEvenBits & ~follows;
+    std::uint64_t even_started = 0;
+    carry = __builtin_add_overflow(odd_starts, backslash, &even_started) ? 1 : 0;
+    std::uint64_t escaped = ((kEvenBits ^ (even_started << 1)) & follows);
+    while (escaped != 0) {
+      const std::uint8_t* at = block + __builtin_ctzll(escaped);  // the byte after the backslash
+      escaped &= escaped - 1;
+      const std::uint8_t kind = kEscapeKind[*at];
+      bad |= static_cast<std::uint8_t>(kind == kBadEscape);
+      if (kind != kUnicodeEscape) continue;
+      if (end - at < 5) return false;
+      const int cp = hex4(at + 1);
+      if (cp < 0xd800 || cp > 0xdfff) {
+        bad |= static_cast<std::uint8_t>(cp < 0);
+      } else if (cp < 0xdc00) {
+        if (end - at < 11 || at[5] != '\\' || at[6] != 'u') return false;
+        const int low = hex4(at + 7);
+        if (low < 0xdc00 || low > 0xdfff) return false;
+        low_expected_at = at + 6;  // the 'u' of the next escape
+      } else if (at != low_expected_at) {
+        return false;
+      } else {
+        low_expected_at = nullptr;
+      }
+    }
+  }
+  return bad == 0 && low_expected_at == nullptr;
+}
+
+// The structural engine's grammar (see parse_structural). Token classes, by
+// the first byte of a structural; kBefore is the virtual token before the
+// first one.
+constexpr std::uint8_t kOpenObject = 0, kCloseObject = 1, kOpenArray = 2, kCloseArray = 3, kColon = 4,
+                       kComma = 5, kString = 6, kScalar = 7, kOther = 8, kBefore = 9, kClasses = 10;
+// The container a token is in (for a closing bracket, the one it closes).
+constexpr std::uint8_t kNoContainer = 0, kInObject = 1, kInArray = 2;
+constexpr std::uint32_t kMaxDepth = 256;
+
+constexpr std::array<std::uint8_t, 256> kTokenClass = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (auto& v : t) v = kOther;
+  t['{'] = kOpenObject;
+  t['}'] = kCloseObject;
+  t['['] = kOpenArray;
+  t[']'] = kCloseArray;
+  t[':'] = kColon;
+  t[','] = kComma;
+  t['"'] = kString;
+  for (unsigned char c : std::string_view("tfn-0123456789")) t[c] = kScalar;
+  return t;
+}();
+constexpr std::array<std::int8_t, kClasses> kDepthChange = {1, -1, 1, -1, 0, 0, 0, 0, 0, 0};
+constexpr std::array<std::uint8_t, kClasses> kContainerOpened = {kInObject, 0, kInArray, 0, 0, 0, 0, 0, 0, 0};
+
+constexpr bool in(std::uint8_t c, std::initializer_list<std::uint8_t> set) {
+  for (std::uint8_t s : set) {
+    if (c == s) return true;
+  }
+  return false;
+}
+
+// May token c (in container ctx) follow p, itself after pp? JSON's grammar as
+// token triples: a key is a string after '{' or ',' in an object and must be
+// followed by ':', values in an object come after ':', an array holds no ':',
+// brackets close the container they are in, and the one root is an object.
+constexpr bool may_follow(std::uint8_t ctx, std::uint8_t pp, std::uint8_t p, std::uint8_t c) {
+  constexpr std::uint8_t S = kString, V = kScalar;
+  bool pair = false;
+  switch (p) {
+    case kBefore: pair = c == kOpenObject; break;
+    case kOpenObject: pair = in(c, {S, kCloseObject}); break;
+    case kOpenArray: pair = in(c, {kOpenObject, kOpenArray, S, V, kCloseArray}); break;
+    case kColon:
+    case kComma: pair = in(c, {kOpenObject, kOpenArray, S, V}); break;
+    case S: pair = in(c, {kColon, kComma, kCloseObject, kCloseArray}); break;
+    case V:
+    case kCloseObject:
+    case kCloseArray: pair = in(c, {kComma, kCloseObject, kCloseArray}); break;
+    default: pair = false;
+  }
+  if (!pair) return false;
+  switch (ctx) {
+    case kNoContainer: return c == kOpenObject && p == kBefore;
+    case kInObject:
+      if (in(c, {kOpenObject, kOpenArray, V})) return p == kColon;
+      if (c == S) return in(p, {kOpenObject, kComma, kColon});
+      if (c == kColon) return p == S && in(pp, {kOpenObject, kComma});
+      if (in(c, {kComma, kCloseObject})) return p != S || pp == kColon;
+      return false;  // ']'
+    case kInArray: return !in(c, {kCloseObject, kColon});
+    default: return false;
+  }
+}
+
+// Everything the loop needs about one token, from one byte looked up by
+// (container, class two back, class one back, class): 4 bits per class.
+constexpr std::uint8_t kRejected = 0x80, kKeyShape = 0x40, kIsScalar = 0x20;
+// Bits 3-4: the depth change + 1; bits 0-1: the container kind it opens.
+constexpr std::size_t kStepIndexes = std::size_t{3} << 12;
+constexpr std::array<std::uint8_t, kStepIndexes> kStep = [] {
+  std::array<std::uint8_t, kStepIndexes> t{};
+  for (auto& v : t) v = kRejected;
+  for (std::uint8_t ctx = 0; ctx < 3; ++ctx) {
+    for (std::uint8_t pp = 0; pp < kClasses; ++pp) {
+      for (std::uint8_t p = 0; p < kClasses; ++p) {
+        for (std::uint8_t c = 0; c < kClasses; ++c) {
+          std::uint8_t v = may_follow(ctx, pp, p, c) ? 0 : kRejected;
+          if (c == kString && (p == kOpenObject || p == kComma)) v |= kKeyShape;
+          if (c == kScalar) v |= kIsScalar;
+          v |= static_cast<std::uint8_t>((kDepthChange[c] + 1) << 3);
+          v |= kContainerOpened[c];
+          t[(std::size_t{ctx} << 12) | (std::size_t{pp} << 8) | (std::size_t{p} << 4) | c] = v;
+        }
+      }
+    }
+  }
+  return t;
+}();
 
 }  // namespace
 
@@ -53,13 +338,47 @@ std::optional<std::int64_t> ts_from_element(simdjson::dom::element v, TsUnit uni
   }
 }
 
-FrameParser::FrameParser(std::size_t max_frame_bytes, TsUnit unit) : unit_(unit) {
+ParserEngine default_parser_engine() noexcept {
+  static const ParserEngine engine = [] {
+    const char* v = std::getenv("UNIQD_FRAME_PARSER");
+    return v != nullptr && std::string_view(v) == "dom" ? ParserEngine::dom : ParserEngine::structural;
+  }();
+  return engine;
+}
+
+FrameParser::FrameParser(std::size_t max_frame_bytes, TsUnit unit, ParserEngine engine)
+    : unit_(unit), engine_(engine) {
   // Allocate once for the largest frame allowed, so parse() never allocates.
   // On failure the first parse() retries and classifies the frame too_large.
-  if (parser_.allocate(max_frame_bytes < 64 ? 64 : max_frame_bytes) != simdjson::SUCCESS) return;
+  const std::size_t capacity = max_frame_bytes < 64 ? 64 : max_frame_bytes;
+  if (parser_.allocate(capacity) != simdjson::SUCCESS) {
+    // parse() retries per frame; the structural engine defers to it.
+  }
+  if (engine_ == ParserEngine::structural) {
+    // Without its own stage 1 every frame goes to the DOM parse: slower, same verdicts.
+    if (simdjson::get_active_implementation()->create_dom_parser_implementation(
+            capacity, simdjson::DEFAULT_MAX_DEPTH, stage1_) == simdjson::SUCCESS) {
+      stage1_capacity_ = capacity;
+      unescaped_ = std::make_unique<std::uint8_t[]>(capacity + simdjson::SIMDJSON_PADDING);
+      // A root member takes at least 5 bytes ("":1,), a scalar and its separator 2.
+      root_keys_ = std::make_unique<std::uint32_t[]>(capacity / 4 + 16);
+      scalars_ = std::make_unique<std::uint32_t[]>(capacity / 2 + 16);
+    } else {
+      stage1_.reset();
+    }
+  }
 }
 
 std::optional<RejectReason> FrameParser::parse(const char* data, std::size_t size, ParsedFrame& out) noexcept {
+  if (stage1_ != nullptr) {
+    std::optional<RejectReason> why;
+    if (parse_structural(data, size, out, why)) return why;
+    ++deferred_;
+  }
+  return parse_dom(data, size, out);
+}
+
+std::optional<RejectReason> FrameParser::parse_dom(const char* data, std::size_t size, ParsedFrame& out) noexcept {
   if (size > parser_.capacity()) {
     if (parser_.allocate(size) != simdjson::SUCCESS) return RejectReason::too_large;
   }
@@ -111,6 +430,146 @@ std::optional<RejectReason> FrameParser::parse(const char* data, std::size_t siz
   if (*ts > kMaxTs) return RejectReason::future;
   out.ts = *ts;
   return std::nullopt;
+}
+
+bool FrameParser::parse_structural(const char* data, std::size_t size, ParsedFrame& out,
+                                   std::optional<RejectReason>& why) noexcept {
+  if (size == 0 || size > stage1_capacity_) return false;
+  const auto* buf = reinterpret_cast<const std::uint8_t*>(data);
+  const std::uint8_t* const end = buf + size;
+  if (stage1_->stage1(buf, size, simdjson::stage1_mode::regular) != simdjson::SUCCESS) return false;
+  const std::uint32_t* const idx = stage1_->structural_indexes.get();
+  const std::uint32_t n = stage1_->n_structural_indexes;
+
+  // The grammar, checked per structural with no branch but the rare error
+  // exit, so the next token's kind costs no misprediction: whether a token
+  // may follow the two before it, in the container it is in (a stack of
+  // container kinds by depth; written unconditionally one level up, which
+  // only an opening bracket then claims). Root keys and scalars are listed
+  // on the way (the slot is written always, the count moves only when the
+  // token is one) and looked at afterwards.
+  std::uint32_t* const root_keys = root_keys_.get();
+  std::uint32_t* const scalars = scalars_.get();
+  std::uint32_t keys = 0;
+  std::uint32_t scalar_count = 0;
+  std::uint8_t container[kMaxDepth + 2];
+  container[0] = kNoContainer;
+  std::uint32_t depth = 0;
+  std::uint32_t history = (kBefore << 4) | kBefore;  // the classes of the last two tokens
+  for (std::uint32_t i = 0; i < n; ++i) {
+    // depth and the container stack depend on the token's class alone, so
+    // the one chain from token to token is an add.
+    const std::uint32_t c = kTokenClass[buf[idx[i]]];
+    history = ((history << 4) | c) & 0xfff;
+    const std::uint32_t step = kStep[(std::uint32_t{container[depth]} << 12) | history];
+    root_keys[keys] = i;
+    keys += ((step >> 6) & 1) & static_cast<std::uint32_t>(depth == 1);
+    scalars[scalar_count] = i;
+    scalar_count += (step >> 5) & 1;
+    container[depth + 1] = kContainerOpened[c];
+    depth += static_cast<std::uint32_t>(kDepthChange[c]);
+    // Past the depth limit (far below simdjson's): deeper frames are the DOM's.
+    if ((step & kRejected) != 0 || depth > kMaxDepth) return false;
+  }
+  if (depth != 0 || n == 0) return false;  // unclosed, or no root object
+
+  for (std::uint32_t k = 0; k < scalar_count; ++k) {
+    const std::uint8_t* p = buf + idx[scalars[k]];
+    if (*p == 't' || *p == 'f' || *p == 'n') {
+      if (!valid_literal(p)) return false;
+    } else if (scan_number(p, end).kind == NumberKind::unsure) {
+      return false;
+    }
+  }
+  if (!escapes_valid(buf, end)) return false;
+
+  // The text of the string whose opening quote is structural k: up to the
+  // last quote before structural k + 1 (only whitespace lies between).
+  auto string_at = [&](std::uint32_t k, std::string_view& text, bool& escaped) -> bool {
+    if (k + 1 >= n) return false;
+    const std::uint8_t* open = buf + idx[k];
+    const std::uint8_t* close = buf + idx[k + 1] - 1;
+    while (close > open && is_ws(*close)) --close;
+    if (close <= open || *close != '"') return false;
+    text = std::string_view(reinterpret_cast<const char*>(open + 1), static_cast<std::size_t>(close - open - 1));
+    escaped = std::memchr(text.data(), '\\', text.size()) != nullptr;
+    return true;
+  };
+  // A string with escapes, as the DOM's string parser unescapes it.
+  auto unescape = [&](std::uint32_t k, std::string_view& text) -> bool {
+    const std::uint8_t* stop = stage1_->parse_string(buf + idx[k] + 1, unescaped_.get());
+    if (stop == nullptr) return false;
+    text = std::string_view(reinterpret_cast<const char*>(unescaped_.get()),
+                            static_cast<std::size_t>(stop - unescaped_.get()));
+    return true;
+  };
+
+  // The root uid and ts: their values are two structurals after their keys.
+  std::uint32_t uid_at = 0;
+  std::uint32_t ts_at = 0;
+  for (std::uint32_t k = 0; k < keys; ++k) {
+    const std::uint32_t at = root_keys[k];
+    const std::uint8_t* p = buf + idx[at] + 1;
+    // Most keys are neither and say so in their first bytes.
+    if (*p != 'u' && *p != 't' && *p != '\\') continue;
+    std::string_view key;
+    bool escaped = false;
+    if (!string_at(at, key, escaped)) return false;
+    if (escaped && !unescape(at, key)) return false;
+    if (key == "uid") {
+      if (uid_at != 0) return false;  // duplicate_key: the DOM's to classify
+      uid_at = at + 2;
+    } else if (key == "ts") {
+      if (ts_at != 0) return false;
+      ts_at = at + 2;
+    }
+  }
+  if (uid_at == 0 || ts_at == 0) return false;  // missing_uid / missing_ts: the DOM's
+
+  // The root uid: a string, or an integer (the string of its digits).
+  {
+    const std::uint8_t* v = buf + idx[uid_at];
+    if (*v == '"') {
+      std::string_view text;
+      bool escaped = false;
+      if (!string_at(uid_at, text, escaped)) return false;
+      if (escaped && !unescape(uid_at, text)) return false;
+      out.uid = hash_uid(text);
+    } else if (*v == '-' || is_digit(*v)) {
+      const Number num = scan_number(v, end);
+      // "-0" is the integer 0 to the DOM, whose digits are "0": its to judge.
+      if (num.kind != NumberKind::integer || (num.negative && v[1] == '0')) return false;
+      const std::size_t len = num.int_digits + (num.negative ? 1 : 0);
+      out.uid = hash_uid(std::string_view(reinterpret_cast<const char*>(v), len));
+    } else {
+      return false;  // bad_uid_type
+    }
+  }
+  // The root ts: a non-negative integer or a string of digits; a float, a
+  // negative or anything else is the DOM's.
+  std::optional<std::int64_t> ts;
+  {
+    const std::uint8_t* v = buf + idx[ts_at];
+    if (*v == '"') {
+      std::string_view text;
+      bool escaped = false;
+      if (!string_at(ts_at, text, escaped)) return false;
+      if (escaped && !unescape(ts_at, text)) return false;
+      ts = ts_from_digits(text, unit_);
+    } else if (is_digit(*v)) {
+      const Number num = scan_number(v, end);
+      if (num.kind != NumberKind::integer || num.int_digits > 18) return false;
+      ts = apply_unit(static_cast<std::int64_t>(digits_value(v, num.int_digits)), unit_);
+    }
+    if (!ts) return false;  // bad_ts
+  }
+  if (*ts > kMaxTs) {
+    why = RejectReason::future;
+    return true;
+  }
+  out.ts = *ts;
+  why.reset();
+  return true;
 }
 
 }  // namespace uniqd::processor

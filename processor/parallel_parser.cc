@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace uniqd::processor {
@@ -12,6 +13,31 @@ namespace {
 // results of a slow pipe are not held back.
 constexpr std::size_t kBatchBytes = 1 << 20;
 constexpr std::size_t kBatchLines = 2048;
+
+// The lines of data[0, size), as LineReader cuts them: a line ends at \n,
+// a \r before it is not part of the frame, the last line may lack its \n;
+// then too large by size, then blank (is_blank_frame).
+void split_lines(const char* data, std::size_t size, std::size_t max_frame_bytes, std::vector<ParsedLine>& lines) {
+  const char* p = data;
+  const char* const end = data + size;
+  while (p < end) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    const char* stop = nl != nullptr ? nl : end;
+    std::size_t n = static_cast<std::size_t>(stop - p);
+    if (n > 0 && p[n - 1] == '\r') --n;
+    ParsedLine& l = lines.emplace_back();
+    l.full_size = n;
+    if (n > max_frame_bytes) {
+      l.bytes = std::string_view(p, std::min(n, kRejectPrefixBytes));
+      l.too_large = true;
+      l.why = RejectReason::too_large;
+    } else {
+      l.bytes = std::string_view(p, n);
+      l.blank = is_blank_frame(l.bytes);
+    }
+    p = stop + 1;
+  }
+}
 
 }  // namespace
 
@@ -31,8 +57,44 @@ ParallelParser::~ParallelParser() {
   for (auto& t : workers_) t.join();
 }
 
+std::unique_ptr<ParallelParser::Batch> ParallelParser::take_batch() {
+  {
+    std::lock_guard lock(mu_);
+    if (!spare_.empty()) {
+      std::unique_ptr<Batch> b = std::move(spare_.back());
+      spare_.pop_back();
+      return b;
+    }
+  }
+  return std::make_unique<Batch>();
+}
+
+void ParallelParser::recycle(std::shared_ptr<Batch>&& b) {
+  // Only when nobody else holds it (a worker drops its reference just after
+  // marking it done).
+  if (b.use_count() != 1) return;
+  auto kept = std::make_unique<Batch>();
+  std::swap(*kept, *b);
+  kept->data.clear();
+  kept->lines.clear();
+  kept->spans.clear();
+  kept->in_place = nullptr;
+  kept->in_place_size = 0;
+  kept->done = false;
+  std::lock_guard lock(mu_);
+  if (spare_.size() < in_flight_ + 2) spare_.push_back(std::move(kept));
+}
+
+void ParallelParser::add_lines(const char* data, std::size_t size, const Apply& apply) {
+  if (filling_ && !filling_->lines.empty()) submit(apply);
+  filling_ = take_batch();
+  filling_->in_place = data;
+  filling_->in_place_size = size;
+  submit(apply);
+}
+
 void ParallelParser::add_line(const char* data, std::size_t size, SourcePosition pos, const Apply& apply) {
-  if (!filling_) filling_ = std::make_unique<Batch>();
+  if (!filling_) filling_ = take_batch();
   filling_->spans.emplace_back(filling_->data.size(), size);
   filling_->data.append(data, size);
   ParsedLine l;
@@ -44,7 +106,7 @@ void ParallelParser::add_line(const char* data, std::size_t size, SourcePosition
 
 void ParallelParser::add_too_large(std::string_view prefix, std::uint64_t full_size, SourcePosition pos,
                                    const Apply& apply) {
-  if (!filling_) filling_ = std::make_unique<Batch>();
+  if (!filling_) filling_ = take_batch();
   filling_->spans.emplace_back(filling_->data.size(), prefix.size());
   filling_->data.append(prefix);
   ParsedLine l;
@@ -63,13 +125,13 @@ bool ParallelParser::holds_lines() const {
 }
 
 void ParallelParser::finish(const Apply& apply) {
-  if (filling_ && !filling_->lines.empty()) submit(apply);
+  if (filling_ && (!filling_->lines.empty() || filling_->in_place != nullptr)) submit(apply);
   drain(apply, true);
 }
 
 void ParallelParser::submit(const Apply& apply) {
   std::shared_ptr<Batch> b(std::move(filling_));
-  b->data.append(kFramePadding, '\0');
+  if (b->in_place == nullptr) b->data.append(kFramePadding, '\0');
   // Views are taken once the buffer no longer grows.
   for (std::size_t i = 0; i < b->lines.size(); ++i) {
     b->lines[i].bytes = std::string_view(b->data.data() + b->spans[i].first, b->spans[i].second);
@@ -105,13 +167,15 @@ void ParallelParser::work(std::size_t max_frame_bytes, TsUnit unit) {
       b = std::move(todo_.front());
       todo_.pop_front();
     }
+    if (b->in_place != nullptr) split_lines(b->in_place, b->in_place_size, max_frame_bytes, b->lines);
     for (ParsedLine& l : b->lines) {
-      if (!l.too_large) l.why = parser.parse(l.bytes.data(), l.bytes.size(), l.frame);
+      if (!l.too_large && !l.blank) l.why = parser.parse(l.bytes.data(), l.bytes.size(), l.frame);
     }
     {
       std::lock_guard lock(mu_);
       b->done = true;
     }
+    b.reset();
     done_cv_.notify_all();
   }
 }
@@ -125,7 +189,11 @@ void ParallelParser::drain_one(const Apply& apply) {
     b = std::move(pending_.front());
     pending_.pop_front();
   }
+  if (b->in_place != nullptr) {
+    for (ParsedLine& l : b->lines) l.pos = SourcePosition{0, static_cast<std::int64_t>(next_line_++)};
+  }
   for (const ParsedLine& l : b->lines) apply(l);
+  recycle(std::move(b));
 }
 
 void ParallelParser::drain(const Apply& apply, bool wait) {

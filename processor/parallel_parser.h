@@ -28,6 +28,7 @@ struct ParsedLine {
   std::uint64_t full_size{0};
   SourcePosition pos;  // line number (offset) in a file; partition, offset in Kafka
   bool too_large{false};
+  bool blank{false};  // only from add_lines: the caller's to count
   std::optional<RejectReason> why;
   ParsedFrame frame;
 };
@@ -45,6 +46,15 @@ class ParallelParser {
   // `in_flight` batches are out (so memory stays bounded).
   void add_line(const char* data, std::size_t size, SourcePosition pos, const Apply& apply);
   void add_too_large(std::string_view prefix, std::uint64_t full_size, SourcePosition pos, const Apply& apply);
+  // Hands over whole lines in place, not copied: data[0, size) ends with a
+  // newline, or with the input. data + size + kFramePadding must stay
+  // readable, and the bytes unchanged, until finish() has applied them (a
+  // mapped file). A worker splits them as LineReader does (a \r before the
+  // \n is not part of the frame; too large and blank lines are marked) and
+  // parses them; lines are numbered on from first_line, counted over every
+  // add_lines call. Not to be mixed with add_line in one input.
+  void add_lines(const char* data, std::size_t size, const Apply& apply);
+  void set_first_line(std::uint64_t line) { next_line_ = line; }
   // Hands over the partial batch and applies every line handed over so far
   // (end of input, or before a blocking read).
   void finish(const Apply& apply);
@@ -56,8 +66,12 @@ class ParallelParser {
     std::string data;  // the lines, back to back, with padding after the last
     std::vector<ParsedLine> lines;
     std::vector<std::pair<std::size_t, std::size_t>> spans;  // offset, length in data
+    const char* in_place{nullptr};  // add_lines: the bytes a worker splits
+    std::size_t in_place_size{0};
     bool done{false};
   };
+  std::unique_ptr<Batch> take_batch();
+  void recycle(std::shared_ptr<Batch>&& b);
   void submit(const Apply& apply);
   // Applies finished batches in order; with wait, all handed-over ones.
   void drain(const Apply& apply, bool wait);
@@ -71,6 +85,10 @@ class ParallelParser {
   std::condition_variable done_cv_;
   std::deque<std::shared_ptr<Batch>> pending_;   // in input order, parsed or not
   std::deque<std::shared_ptr<Batch>> todo_;      // not yet taken by a worker
+  // Applied batches, kept with their buffers: a fresh 1 MiB buffer per batch
+  // cost page faults and zeroing on the reading thread.
+  std::vector<std::unique_ptr<Batch>> spare_;
+  std::uint64_t next_line_{1};
   bool stopping_{false};
   std::vector<std::thread> workers_;
 };

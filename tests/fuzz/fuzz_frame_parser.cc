@@ -1,20 +1,28 @@
 // libFuzzer target: any bytes through the frame parser. It must classify
-// every input (no crash, no leak, no UB) and agree with itself when parsed
-// twice by one reused parser.
+// every input (no crash, no leak, no UB), agree with itself when parsed
+// twice by one reused parser, and the structural engine must give the DOM
+// reference's verdict (reason, or uid and ts) on every input.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 
 #include "processor/frame_parser.h"
 
+using uniqd::processor::FrameParser;
+using uniqd::processor::ParserEngine;
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static uniqd::processor::FrameParser parser(1 << 20);
+  static FrameParser dom(1 << 20, uniqd::processor::TsUnit::seconds, ParserEngine::dom);
+  static FrameParser structural(1 << 20, uniqd::processor::TsUnit::seconds, ParserEngine::structural);
   std::string padded(reinterpret_cast<const char*>(data), size);
-  padded.append(uniqd::processor::kFramePadding, '\0');
-  uniqd::processor::ParsedFrame a, b;
-  const auto ra = parser.parse(padded.data(), size, a);
-  const auto rb = parser.parse(padded.data(), size, b);
-  if (ra != rb) std::abort();
+  // Padding that looks like more of the frame: its content must not matter.
+  padded.append(uniqd::processor::kFramePadding, size % 2 == 0 ? '\0' : '1');
+  uniqd::processor::ParsedFrame a, b, c;
+  const auto ra = dom.parse(padded.data(), size, a);
+  const auto rb = dom.parse(padded.data(), size, b);
+  const auto rc = structural.parse(padded.data(), size, c);
+  if (ra != rb || ra != rc) std::abort();
   if (!ra && (a.ts != b.ts || !(a.uid == b.uid) || a.ts < 0 || a.ts > uniqd::processor::kMaxTs)) std::abort();
+  if (!ra && (a.ts != c.ts || !(a.uid == c.uid))) std::abort();
   return 0;
 }

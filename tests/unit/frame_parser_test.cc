@@ -12,8 +12,12 @@ struct Parsed {
   ParsedFrame f;
 };
 
+// Every test runs on both engines (processor/frame_parser.h): the DOM
+// reference and the structural one must give the same verdicts.
+ParserEngine g_engine = ParserEngine::dom;
+
 Parsed parse(const std::string& text, TsUnit unit = TsUnit::seconds) {
-  FrameParser p(1 << 20, unit);
+  FrameParser p(1 << 20, unit, g_engine);
   std::string padded = text;
   padded.append(kFramePadding, '\0');
   Parsed out;
@@ -34,26 +38,31 @@ void expect_reject(const std::string& text, RejectReason r, TsUnit unit = TsUnit
   EXPECT_EQ(reject_reason_name(*p.why), reject_reason_name(r)) << text;
 }
 
-TEST(FrameParser, RootKeysInAnyOrder) {
+class FrameParserTest : public ::testing::TestWithParam<ParserEngine> {
+ protected:
+  void SetUp() override { g_engine = GetParam(); }
+};
+
+TEST_P(FrameParserTest, RootKeysInAnyOrder) {
   expect_ok(R"({"uid":"abc","ts":1468244340})", "abc", 1468244340);
   expect_ok(R"({"ts":1468244340,"x":[1,2,{"a":null}],"uid":"abc"})", "abc", 1468244340);
   expect_ok(" \t{\"uid\":\"abc\",\"ts\":1}\t ", "abc", 1);
 }
 
-TEST(FrameParser, NestedDecoysAreIgnored) {
+TEST_P(FrameParserTest, NestedDecoysAreIgnored) {
   expect_ok(R"({"meta":{"uid":"decoy","ts":5},"uid":"real","arr":[{"uid":1,"ts":"x"}],"ts":7})", "real", 7);
   // Nested duplicates are fine; only the root is checked.
   expect_ok(R"({"m":{"uid":1,"uid":2},"uid":"u","ts":7})", "u", 7);
 }
 
-TEST(FrameParser, EscapedKeysAndValues) {
+TEST_P(FrameParserTest, EscapedKeysAndValues) {
   expect_ok(R"({"u\u0069d":"abc","t\u0073":9})", "abc", 9);
   expect_ok(R"({"uid":"a\"b\\c\/d\n\u0442","ts":9})", "a\"b\\c/d\n\xd1\x82", 9);
   expect_ok(R"({"uid":"пользователь","ts":9})", "пользователь", 9);
   expect_ok(R"({"uid":"","ts":9})", "", 9);
 }
 
-TEST(FrameParser, TsForms) {
+TEST_P(FrameParserTest, TsForms) {
   expect_ok(R"({"uid":"a","ts":"1468244340"})", "a", 1468244340);
   expect_ok(R"({"uid":"a","ts":1468244340.99})", "a", 1468244340);
   expect_ok(R"({"uid":"a","ts":1.468244340e9})", "a", 1468244340);
@@ -86,7 +95,7 @@ TEST(FrameParser, TsForms) {
   expect_reject(R"({"uid":"a","ts":{"s":1}})", RejectReason::bad_ts);
 }
 
-TEST(FrameParser, UidForms) {
+TEST_P(FrameParserTest, UidForms) {
   expect_ok(R"({"uid":12345,"ts":1})", "12345", 1);
   expect_ok(R"({"uid":-7,"ts":1})", "-7", 1);
   expect_ok(R"({"uid":18446744073709551615,"ts":1})", "18446744073709551615", 1);
@@ -98,7 +107,7 @@ TEST(FrameParser, UidForms) {
   expect_reject(R"({"uid":{"id":"a"},"ts":1})", RejectReason::bad_uid_type);
 }
 
-TEST(FrameParser, ClassifiesBrokenFrames) {
+TEST_P(FrameParserTest, ClassifiesBrokenFrames) {
   expect_reject(R"({"uid":"a","ts":1)", RejectReason::malformed_json);       // truncated
   expect_reject(R"({"uid":"a","ts":1}})", RejectReason::malformed_json);     // trailing
   expect_reject(R"({"uid":"a","ts":1} {"x":1})", RejectReason::malformed_json);
@@ -116,7 +125,7 @@ TEST(FrameParser, ClassifiesBrokenFrames) {
   expect_reject("{\"uid\":\"a\",\"ts\":1,\"x\":" + deep + std::string(2000, ']') + "}", RejectReason::malformed_json);
 }
 
-TEST(FrameParser, ClassifiesRootKeyProblemsInOrder) {
+TEST_P(FrameParserTest, ClassifiesRootKeyProblemsInOrder) {
   expect_reject(R"({"uid":"a","uid":"b","ts":1})", RejectReason::duplicate_key);
   expect_reject(R"({"uid":"a","ts":1,"t\u0073":2})", RejectReason::duplicate_key);
   expect_reject(R"({"ts":1})", RejectReason::missing_uid);
@@ -126,11 +135,11 @@ TEST(FrameParser, ClassifiesRootKeyProblemsInOrder) {
   expect_reject(R"({"UID":"a","ts":1})", RejectReason::missing_uid);      // keys are case-sensitive
 }
 
-TEST(FrameParser, SurvivesArbitraryBytes) {
+TEST_P(FrameParserTest, SurvivesArbitraryBytes) {
   // Every byte value at every position of a small frame: never a crash, and
   // everything but the valid frame is classified.
   const std::string base = R"({"uid":"a","ts":1})";
-  FrameParser p(1 << 16);
+  FrameParser p(1 << 16, TsUnit::seconds, g_engine);
   for (std::size_t i = 0; i < base.size(); ++i) {
     for (int b = 0; b < 256; ++b) {
       std::string s = base;
@@ -167,6 +176,12 @@ TEST(BlankFrame, BlankFramesAreNotJson) {
     EXPECT_EQ(parse(text).why, RejectReason::malformed_json) << text;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Engines, FrameParserTest,
+                         ::testing::Values(ParserEngine::dom, ParserEngine::structural),
+                         [](const ::testing::TestParamInfo<ParserEngine>& i) {
+                           return i.param == ParserEngine::dom ? std::string("dom") : std::string("structural");
+                         });
 
 }  // namespace
 }  // namespace uniqd::processor

@@ -135,6 +135,26 @@ void random_body(std::string& s, Rng& r) {
   }
 }
 
+// A string body of the challenge profile: lowercase ASCII words and spaces,
+// now and then one of the escapes its generator writes.
+void challenge_body(std::string& s, Rng& r) {
+  static constexpr std::array kChallengeEscapes = {"\\\""sv, "\\\\"sv, "\\/"sv, "\\b"sv, "\\t"sv, "\\n"sv};
+  const unsigned u = r.pct();
+  const size_t want = u < 50 ? 4 + r.below(30) : u < 90 ? 30 + r.below(120) : 150 + r.below(250);
+  const size_t start = s.size();
+  while (s.size() - start < want) {
+    if (s.size() != start) s += ' ';
+    const unsigned t = r.pct();
+    if (t < 6) {
+      s += pick(kChallengeEscapes, r);
+    } else if (t < 9) {
+      put_uint(s, r.below(100000));
+    } else {
+      s += pick(words::kAscii, r);
+    }
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -179,7 +199,7 @@ struct FrameGenerator::Content {
       put_uint(s, r.below(1000000));
     } else if (u < 8) {
       put_int(s, -static_cast<int64_t>(r.below(1000000)) - 1);
-    } else if (u < 9) {
+    } else if (u < 9 && !g.o_.challenge) {
       put_int(s, static_cast<int64_t>(r.next()));  // full signed 64-bit range
     } else {
       put_int(s, g.o_.start + r.range(-100000000, 100000000));
@@ -196,7 +216,7 @@ struct FrameGenerator::Content {
     }
     s += '.';
     for (uint64_t k = 1 + r.below(6); k > 0; --k) s += static_cast<char>('0' + r.below(10));
-    if (r.below(5) == 0) {
+    if (!g.o_.challenge && r.below(5) == 0) {
       s += r.below(2) ? 'e' : 'E';
       const unsigned sign = static_cast<unsigned>(r.below(3));
       if (sign == 1) s += '-';
@@ -263,7 +283,8 @@ struct FrameGenerator::Content {
       if (u < 16) return object(depth + 1, budget);
       if (u < 26) return array(depth + 1, budget);
     }
-    const unsigned u = r.pct();
+    unsigned u = r.pct();
+    if (g.o_.challenge && u >= 50 && u < 75) u = r.pct() < 60 ? 0 : u;  // text rather than numbers
     if (u < 50) {
       string_value(budget);
     } else if (u < 65) {
@@ -304,7 +325,7 @@ struct FrameGenerator::Content {
       first = false;
     };
     auto decoy_key = [&](std::string_view plain, std::string_view escaped) {
-      const KeyRef k{r.pct() < 3 ? escaped : plain, false};
+      const KeyRef k{!g.o_.challenge && r.pct() < 3 ? escaped : plain, false};
       put_key(k);
       if (n_used < used.size()) used[n_used++] = k;
     };
@@ -371,7 +392,11 @@ FrameGenerator::FrameGenerator(const Options& opt)
   std::vector<std::string> bodies(kCorpusSize);
   size_t longest = 0;
   for (auto& b : bodies) {
-    random_body(b, r);
+    if (opt.challenge) {
+      challenge_body(b, r);
+    } else {
+      random_body(b, r);
+    }
     longest = std::max(longest, b.size());
   }
   std::sort(bodies.begin(), bodies.end(), [](const std::string& a, const std::string& b) {
@@ -717,7 +742,7 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
     if (n_root_used > 0 && u < 6) {  // duplicate root key (not uid/ts)
       c.put_key(root_used[rc.below(n_root_used)]);
     } else {
-      const Content::KeyRef k = u < 9 ? Content::KeyRef{pick(words::kRootDecoyKeys, rc), false}
+      const Content::KeyRef k = u < 9 && !o_.challenge ? Content::KeyRef{pick(words::kRootDecoyKeys, rc), false}
                                       : Content::KeyRef{pick(words::kKeys, rc), true};
       c.put_key(k);
       if (n_root_used < root_used.size()) root_used[n_root_used++] = k;

@@ -39,6 +39,10 @@ struct Options {
   int64_t gap_seconds = 7200;
   double blank_prob = 0;
   TsUnit ts_unit = TsUnit::s;
+  // challenge: frames like the challenge generator's (mostly ASCII lorem
+  // ipsum text, nested objects with decoy uid/ts, only the escapes \" \\ \/
+  // \b \t \n, plain numbers); hostile (default): every JSON corner uniqd-gen knows.
+  bool challenge = false;
   uint64_t max_frame_bytes = 1u << 20;  // only used to classify lines in --truth/--stats
 };
 

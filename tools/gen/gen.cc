@@ -39,6 +39,9 @@ Writes JSON frames, one per line, to stdout or --output.
   --seed S             random seed (default 1)
   --start TS           event time of the first frame, unix seconds (default 1468244340)
   --ts-unit s|ms       write ts in seconds (default) or milliseconds
+  --profile P          hostile (default: every JSON corner) or challenge (frames like the
+                       challenge generator's: ASCII lorem ipsum text, decoy uid/ts in nested
+                       objects, escapes \" \\ \/ \b \t \n only, plain numbers)
   --max-delay SEC      out-of-order: delayed frames are 1..SEC s early (default 5)
   --delay-prob P       probability that a frame is delayed (default 0)
   --gap-prob P         probability that event time jumps forward at a frame (default 0)
@@ -148,6 +151,14 @@ Cli parse_args(int argc, char** argv) {
     } else if (name == "--frame-bytes") {
       o.frame_bytes = parse_int<uint64_t>(name, val);
       if (o.frame_bytes > (1ULL << 30)) die("--frame-bytes too large");
+    } else if (name == "--profile") {
+      if (val == "challenge") {
+        o.challenge = true;
+      } else if (val == "hostile") {
+        o.challenge = false;
+      } else {
+        die("--profile must be hostile or challenge");
+      }
     } else if (name == "--seed") {
       o.seed = parse_int<uint64_t>(name, val);
     } else if (name == "--start") {

@@ -1,0 +1,36 @@
+// A regular file mapped read-only into memory, so that file mode hands its
+// lines to the parse threads in place: no read(2) copy, no copy into
+// batches, and the reading thread is left with cutting the file into pieces
+// and counting. The mapping is followed by at least kFramePadding readable
+// bytes (zeros), so the last line can be parsed in place too.
+//
+// The file must not shrink while mapped (reading a page that is gone past
+// its end is SIGBUS): uniqd maps only regular files given with --input.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace uniqd::processor {
+
+class MappedFile {
+ public:
+  // nullptr when fd is not a regular file, is empty, or cannot be mapped
+  // (error() of a failed mapping is then in *why); the caller reads it instead.
+  static std::unique_ptr<MappedFile> map(int fd, std::string* why);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const char* data() const { return data_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  MappedFile(char* data, std::size_t size, std::size_t reserved) : data_(data), size_(size), reserved_(reserved) {}
+  char* data_;
+  std::size_t size_;
+  std::size_t reserved_;  // bytes reserved: the file's pages and the padding's
+};
+
+}  // namespace uniqd::processor
