@@ -312,6 +312,18 @@ constexpr std::array<std::uint8_t, kStepIndexes> kStep = [] {
   return t;
 }();
 
+// simdjson's string unescaper took (src, dst) up to 3.0 (bookworm) and takes (src, dst,
+// allow_replacement) in later releases (3.12 in trixie, the container image); false keeps the
+// strict reading of 3.0: a lone surrogate escape is an error.
+template <typename Impl>
+std::uint8_t* unescape_string(const Impl& impl, const std::uint8_t* src, std::uint8_t* dst) {
+  if constexpr (requires { impl.parse_string(src, dst, false); }) {
+    return impl.parse_string(src, dst, false);
+  } else {
+    return impl.parse_string(src, dst);
+  }
+}
+
 }  // namespace
 
 std::optional<std::int64_t> ts_from_element(simdjson::dom::element v, TsUnit unit) noexcept {
@@ -497,7 +509,7 @@ bool FrameParser::parse_structural(const char* data, std::size_t size, ParsedFra
   };
   // A string with escapes, as the DOM's string parser unescapes it.
   auto unescape = [&](std::uint32_t k, std::string_view& text) -> bool {
-    const std::uint8_t* stop = stage1_->parse_string(buf + idx[k] + 1, unescaped_.get());
+    const std::uint8_t* stop = unescape_string(*stage1_, buf + idx[k] + 1, unescaped_.get());
     if (stop == nullptr) return false;
     text = std::string_view(reinterpret_cast<const char*>(unescaped_.get()),
                             static_cast<std::size_t>(stop - unescaped_.get()));
