@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -210,6 +211,11 @@ int run_stream(const config::Config& c) {
   int status = 0;
   if (mapped) {
     constexpr std::size_t kPieceBytes = 1 << 20;
+    // Pieces older than the parse threads' queue can hold are applied: their
+    // pages can go (ParallelParser keeps at most 8 batches in flight).
+    constexpr std::size_t kKeptPieces = 16;
+    std::array<const char*, kKeptPieces> starts{};
+    std::size_t pieces = 0;
     const char* p = mapped->data();
     const char* const end = p + mapped->size();
     while (p < end && !results.failed() && !rejects.failed()) {
@@ -223,6 +229,8 @@ int run_stream(const config::Config& c) {
         cut = nl != nullptr ? static_cast<const char*>(nl) + 1 : end;
       }
       feed.add_lines(p, static_cast<std::size_t>(cut - p));
+      if (pieces >= kKeptPieces) mapped->release_before(starts[pieces % kKeptPieces]);
+      starts[pieces++ % kKeptPieces] = p;
       p = cut;
       progress.maybe_draw(engine.stats(), engine.watermark_ms(), 512);  // about the lines of a piece
     }

@@ -153,6 +153,18 @@ bool valid_literal(const std::uint8_t* p) noexcept {
   }
 }
 
+// simdjson's own string unescaping, as its DOM parse runs it: strict about
+// surrogates (simdjson 3.2 added the allow_replacement flag; Debian 12 has
+// 3.0.1, Debian 13 3.12).
+template <class Implementation>
+std::uint8_t* unescape_string(const Implementation& impl, const std::uint8_t* src, std::uint8_t* dst) noexcept {
+  if constexpr (requires { impl.parse_string(src, dst, false); }) {
+    return impl.parse_string(src, dst, false);
+  } else {
+    return impl.parse_string(src, dst);
+  }
+}
+
 // What the byte after an escaping backslash makes of the escape.
 constexpr std::uint8_t kBadEscape = 0, kShortEscape = 1, kUnicodeEscape = 2;
 constexpr std::array<std::uint8_t, 256> kEscapeKind = [] {

@@ -36,6 +36,14 @@ std::unique_ptr<MappedFile> MappedFile::map(int fd, std::string* why) {
   return std::unique_ptr<MappedFile>(new MappedFile(static_cast<char*>(file), size, reserved));
 }
 
+void MappedFile::release_before(const char* upto) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t end = static_cast<std::size_t>(upto - data_) / page * page;
+  if (end <= released_) return;
+  ::madvise(data_ + released_, end - released_, MADV_DONTNEED);
+  released_ = end;
+}
+
 MappedFile::~MappedFile() { ::munmap(data_, reserved_); }
 
 }  // namespace uniqd::processor

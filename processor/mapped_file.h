@@ -25,12 +25,17 @@ class MappedFile {
 
   const char* data() const { return data_; }
   std::size_t size() const { return size_; }
+  // The bytes before `upto` will not be read again: their pages leave this
+  // process (they stay in the page cache), so the resident size stays that
+  // of the pieces in flight, not of the whole file.
+  void release_before(const char* upto);
 
  private:
   MappedFile(char* data, std::size_t size, std::size_t reserved) : data_(data), size_(size), reserved_(reserved) {}
   char* data_;
   std::size_t size_;
   std::size_t reserved_;  // bytes reserved: the file's pages and the padding's
+  std::size_t released_{0};  // bytes from data_ given back so far (whole pages)
 };
 
 }  // namespace uniqd::processor

@@ -148,7 +148,8 @@ def names_for(env: ku.Env, prefix: str, case: str) -> ku.Names:
 
 
 def case_ok(s: Secure, env: ku.Env) -> None:
-    log("== ok: documented ACLs, exactly_once, kill -9 and restart, equal to the oracle")
+    log(f"== ok: {s.mechanism}, documented ACLs, exactly_once, {'kill -9' if s.kill else 'SIGTERM'} and restart, "
+        "equal to the oracle")
     n = names_for(env, f"sec{env.run_id}-", "ok")
     frames = env.path("frames.jsonl")
     env.gen_file(frames, GEN)
@@ -190,7 +191,7 @@ def case_ok(s: Secure, env: ku.Env) -> None:
           "uniqd without CREATE uses the topics that exist and says so")
     got = ku.final_results(env.read_topic(n.output, read_committed=True))
     want = ku.final_results_from_lines(env.oracle(frames, FLAGS))
-    check(ku.compare_finals(got, want), f"committed output after kill -9 and restart = oracle "
+    check(ku.compare_finals(got, want), f"committed output after {'kill -9' if s.kill else 'SIGTERM'} and restart = oracle "
                                          f"({len(want.latest)} final windows), no duplicates")
     dls = env.read_topic(n.dead_letter, read_committed=True)
     check([] if dls else ["no dead letters"], f"dead letters written ({len(dls)})")
