@@ -324,18 +324,6 @@ constexpr std::array<std::uint8_t, kStepIndexes> kStep = [] {
   return t;
 }();
 
-// simdjson's string unescaper took (src, dst) up to 3.0 (bookworm) and takes (src, dst,
-// allow_replacement) in later releases (3.12 in trixie, the container image); false keeps the
-// strict reading of 3.0: a lone surrogate escape is an error.
-template <typename Impl>
-std::uint8_t* unescape_string(const Impl& impl, const std::uint8_t* src, std::uint8_t* dst) {
-  if constexpr (requires { impl.parse_string(src, dst, false); }) {
-    return impl.parse_string(src, dst, false);
-  } else {
-    return impl.parse_string(src, dst);
-  }
-}
-
 }  // namespace
 
 std::optional<std::int64_t> ts_from_element(simdjson::dom::element v, TsUnit unit) noexcept {
