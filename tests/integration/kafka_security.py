@@ -15,7 +15,7 @@ one. uniqd logs in as User:uniqd, which has no ACL but the ones granted here:
                   made the topics), password from ${file:...}, librdkafka's security debug lines
                   on: uniqd runs live, is killed with SIGKILL once it consumes, and a second run
                   --until-end finishes; the committed output equals the oracle's final results
-                  with no duplicate.
+                  with no duplicate. Then at_least_once with its own (smaller) documented list.
   wrong_password, untrusted_ca
                   exit 1 within BOUND seconds with "authentication failed" / "TLS handshake
                   failed"; nothing in the output topic.
@@ -67,6 +67,12 @@ def documented_acls(n: ku.Names) -> list:
         ("Read", "group", f"{app}-restore"),
         ("Write", "transactional-id", f"{app}-task"),
     ]
+
+
+def documented_acls_at_least_once(n: ku.Names) -> list:
+    """docs/SECURITY.md's list for at_least_once (no IDEMPOTENT_WRITE: Kafka 3.0 and later)."""
+    return [("Read", "topic", n.input), ("Write", "topic", n.output), ("Write", "topic", n.dead_letter),
+            ("Read", "group", n.app_id)]
 
 
 def refusal_text(acl) -> str:
@@ -124,10 +130,11 @@ class Secure:
                     f"    ssl.ca.location: {ca or self.ca}\n{extra}")
         return path
 
-    def cmd(self, names: ku.Names, config: str, until_end: bool, metrics: bool = False, extra=()) -> list:
+    def cmd(self, names: ku.Names, config: str, until_end: bool, metrics: bool = False, extra=(),
+            guarantee: str = "exactly_once") -> list:
         return self.env.uniqd_kafka_cmd(names, [*FLAGS, *KAFKA_FLAGS, "--config", config, "--state-dir",
                                                 self.env.path(f"state-{names.app_id}"), *extra],
-                                        until_end=until_end, guarantee="exactly_once", metrics=metrics)
+                                        until_end=until_end, guarantee=guarantee, metrics=metrics)
 
     def run(self, what: str, cmd: list, env_extra: dict = None, timeout: float = 300) -> subprocess.CompletedProcess:
         env = dict(os.environ, **(env_extra or {}))
@@ -148,7 +155,8 @@ def names_for(env: ku.Env, prefix: str, case: str) -> ku.Names:
 
 
 def case_ok(s: Secure, env: ku.Env) -> None:
-    log("== ok: documented ACLs, exactly_once, kill -9 and restart, equal to the oracle")
+    log(f"== ok: {s.mechanism}, documented ACLs, exactly_once, {'kill -9' if s.kill else 'SIGTERM'} and restart, "
+        "equal to the oracle")
     n = names_for(env, f"sec{env.run_id}-", "ok")
     frames = env.path("frames.jsonl")
     env.gen_file(frames, GEN)
@@ -190,10 +198,23 @@ def case_ok(s: Secure, env: ku.Env) -> None:
           "uniqd without CREATE uses the topics that exist and says so")
     got = ku.final_results(env.read_topic(n.output, read_committed=True))
     want = ku.final_results_from_lines(env.oracle(frames, FLAGS))
-    check(ku.compare_finals(got, want), f"committed output after kill -9 and restart = oracle "
+    check(ku.compare_finals(got, want), f"committed output after {'kill -9' if s.kill else 'SIGTERM'} and restart = oracle "
                                          f"({len(want.latest)} final windows), no duplicates")
     dls = env.read_topic(n.dead_letter, read_committed=True)
     check([] if dls else ["no dead letters"], f"dead letters written ({len(dls)})")
+
+    log("== ok, at_least_once: its documented ACLs (input READ, output and dead letter WRITE, group READ)")
+    a = ku.Names(n.input, f"{n.output}-alo", f"{n.dead_letter}-alo", f"{n.app_id}-alo")
+    env.create_topic(a.output, 1, {"cleanup.policy": "compact"})
+    env.create_topic(a.dead_letter, 1)
+    # The input's READ is granted already (the exactly_once case's).
+    s.grant([acl for acl in documented_acls_at_least_once(a) if acl[2] != a.input])
+    p = s.run("at_least_once", s.cmd(a, cfg, until_end=True, guarantee="at_least_once"))
+    if p.returncode != 0:
+        fail(f"uniqd --guarantee at_least_once exited {p.returncode}:\n{ku.tail(p.stderr)}")
+    got = ku.final_results(env.read_topic(a.output))
+    check(ku.compare_finals(got, want, allow_duplicates=True),
+          f"at_least_once output = oracle ({len(want.latest)} final windows)")
 
 
 def case_login(s: Secure, env: ku.Env, prefix: str, input_topic: str) -> None:

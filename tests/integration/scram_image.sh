@@ -16,10 +16,10 @@ REPO="$(cd "$HERE/../.." && pwd)"
 [ $# -ge 1 ] || { sed -n '2,13p' "$0" >&2; exit 2; }
 IMAGE="$1"
 BUILD="$(realpath "${2:-$REPO/build}")"
-ENGINE="${UNIQD_CONTAINER_ENGINE:-podman}"
-command -v "$ENGINE" >/dev/null || { echo "scram_image: $ENGINE not found" >&2; exit 1; }
-"$ENGINE" image exists "$IMAGE" 2>/dev/null || "$ENGINE" image inspect "$IMAGE" >/dev/null \
-  || { echo "scram_image: no image $IMAGE (build it first, docker/)" >&2; exit 1; }
+# scripts/container podman: podman with the project's containers.conf (what the deployment tier
+# runs); UNIQD_CONTAINER_ENGINE overrides it (e.g. docker).
+ENGINE="${UNIQD_CONTAINER_ENGINE:-$REPO/scripts/container podman}"
+$ENGINE image inspect "$IMAGE" >/dev/null || { echo "scram_image: no image $IMAGE (build it first: scripts/container image)" >&2; exit 1; }
 
 WRAP="$(mktemp -d "${TMPDIR:-/tmp}/uniqd-scram.XXXXXX")"
 trap 'rm -rf "$WRAP"' EXIT
