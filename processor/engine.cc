@@ -91,7 +91,8 @@ std::string Engine::partition_snapshot(std::int32_t p) {
   w.put<std::uint32_t>(1);
   w.put<std::uint8_t>(part.idle ? 1 : 0);
   w.put<std::uint8_t>(part.ended ? 1 : 0);
-  part.filter.save(w);
+  // It goes to the ingest changelog topic: no raw frame (uid) in the state.
+  part.filter.save(w, false);
   return w.take();
 }
 

@@ -118,8 +118,9 @@ class Engine final : private FrameVerdicts, private ResultSink {
   // Partition p reached its end (--until-end): resolve its suspects, then
   // report it ended. Ingest-only mode.
   void finish_partition(std::int32_t p);
-  // One partition's state (partition time, suspects, idleness, end), for an
-  // ingest task's changelog: a task moved to another replica goes on from it.
+  // One partition's state (partition time, suspects without their bytes,
+  // idleness, end), for an ingest task's changelog: a task moved to another
+  // replica goes on from it.
   std::string partition_snapshot(std::int32_t p);
   bool restore_partition(std::int32_t p, std::string_view snapshot);
 
