@@ -64,6 +64,8 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts,
   }
   std::vector<bool> ended(parts.size(), false);
   std::size_t at_end = 0;
+  std::uint64_t read = 0;
+  auto last_log = Clock::now();
   bool failing = false;
   Clock::time_point failing_since{};
   bool ok = true;
@@ -111,6 +113,11 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts,
     failing = false;
     if (it == index.end()) continue;
     ++records_;
+    if (++read % 1024 == 0 && Clock::now() - last_log >= std::chrono::seconds(2)) {
+      last_log = Clock::now();
+      log().info("restoring: {} changelog records read, {} of {} partitions at their end", read, at_end,
+                 parts.size());
+    }
     parts[it->second].next = m->offset() + 1;
     const std::string_view key(m->key_pointer() != nullptr ? static_cast<const char*>(m->key_pointer()) : "",
                                m->key_pointer() != nullptr ? m->key_len() : 0);

@@ -84,7 +84,11 @@ class StreamThread final : public RdKafka::RebalanceCb,
                            {"enable.partition.eof", "true"},
                            {"fetch.max.bytes", "67108864"},
                            {"max.partition.fetch.bytes", "8388608"},
-                           {"queued.max.messages.kbytes", "262144"}},
+                           {"queued.max.messages.kbytes", "262144"},
+                           // The internal topics' records become readable when
+                           // their transaction commits: don't let an empty fetch
+                           // wait long for them (librdkafka's default: 500 ms).
+                           {"fetch.wait.max.ms", "100"}},
                           c.kafka.consumer, "kafka.consumer");
     std::string err;
     if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), err) != RdKafka::Conf::CONF_OK) {
@@ -157,7 +161,10 @@ class StreamThread final : public RdKafka::RebalanceCb,
         }
         continue;  // aborted and rewound: read the rest again
       }
-      if (now - last_commit >= c_.commit_interval) {
+      // A task that reached its end (--until-end) commits at once: what it
+      // produced last is what the next stage waits for.
+      if (commit_now_ || now - last_commit >= c_.commit_interval) {
+        commit_now_ = false;
         commit();
         last_commit = now;
       }
@@ -331,6 +338,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     if (it == counts_.end()) return;
     CountTask& task = *it->second.task;
     if (redelivered(m, it->second.next)) return;
+    const bool was_ended = task.ended();
     it->second.next = m.offset() + 1;
     const std::string_view value(static_cast<const char*>(m.payload()), m.payload() != nullptr ? m.len() : 0);
     const bool ok = read_repartition(value, RepartitionVisitor{
@@ -344,6 +352,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
                                                 },
                                             });
     if (!ok) corrupt(m);
+    if (task.ended() && !was_ended) commit_now_ = true;
   }
 
   void sum(RdKafka::Message& m) {
@@ -712,6 +721,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
         engine_->finish_partition(p);
         in.finished = true;
         in.dirty = true;
+        commit_now_ = true;
       }
     }
   }
@@ -1194,6 +1204,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
   std::map<std::int32_t, std::int64_t> changelog_next_;         // by shard
 
   std::uint64_t redelivered_{0};
+  bool commit_now_{false};
   bool assigned_once_{false};
   bool fatal_{false};
   bool closing_{false};
