@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "processor/cores.h"
 #include "processor/frame_feed.h"
@@ -200,16 +201,17 @@ int run_stream(const config::Config& c) {
   reader.set_stop_flag(stop_flag());
   Progress progress(c.progress && ::isatty(STDERR_FILENO) == 1);
 
-  // A regular file with parse threads is mapped: pieces of it cut at line
-  // ends go to the parse threads in place, which split them into lines too,
-  // so this thread only cuts and counts (processor/mapped_file.h).
+  // A regular file is mapped: pieces of it cut at line ends go to the parse
+  // threads in place, which split them into lines too, so this thread only
+  // cuts and counts; on one core its lines are parsed in place, without the
+  // read(2) copy (processor/mapped_file.h).
   std::unique_ptr<MappedFile> mapped;
-  if (feed.parallel() && fd != STDIN_FILENO) mapped = MappedFile::map(fd, nullptr);
+  if (fd != STDIN_FILENO) mapped = MappedFile::map(fd, nullptr);
   bool stopped = false;
 
   const auto start = std::chrono::steady_clock::now();
   int status = 0;
-  if (mapped) {
+  if (mapped && feed.parallel()) {
     constexpr std::size_t kPieceBytes = 1 << 20;
     // Pieces older than the parse threads' queue can hold are applied: their
     // pages can go (ParallelParser keeps at most 8 batches in flight).
@@ -235,6 +237,40 @@ int run_stream(const config::Config& c) {
       progress.maybe_draw(engine.stats(), engine.watermark_ms(), 512);  // about the lines of a piece
     }
     feed.apply_pending();
+  }
+  if (mapped && !feed.parallel()) {
+    // One core: the lines are parsed where they lie, as they are cut.
+    constexpr std::size_t kPieceBytes = 1 << 20;
+    std::vector<ParsedLine> lines;
+    std::uint64_t line_no = 0;
+    const char* p = mapped->data();
+    const char* const end = p + mapped->size();
+    while (p < end && !results.failed() && !rejects.failed()) {
+      if (stop_requested()) {
+        stopped = true;
+        break;
+      }
+      const char* cut = p + std::min<std::size_t>(kPieceBytes, static_cast<std::size_t>(end - p));
+      if (cut < end) {
+        const void* nl = std::memchr(cut - 1, '\n', static_cast<std::size_t>(end - cut + 1));
+        cut = nl != nullptr ? static_cast<const char*>(nl) + 1 : end;
+      }
+      lines.clear();
+      split_lines(p, static_cast<std::size_t>(cut - p), opts.max_frame_bytes, lines);
+      for (const ParsedLine& l : lines) {
+        const SourcePosition pos{0, static_cast<std::int64_t>(++line_no)};
+        if (l.blank) {
+          feed.add_blank();
+        } else if (l.too_large) {
+          feed.add_too_large(l.bytes, l.full_size, pos);
+        } else {
+          feed.add_padded(l.bytes.data(), l.bytes.size(), pos);
+        }
+      }
+      mapped->release_before(p);
+      p = cut;
+      progress.maybe_draw(engine.stats(), engine.watermark_ms(), static_cast<std::uint32_t>(lines.size()));
+    }
   }
   while (!mapped) {
     const LineReader::Line line = reader.next();

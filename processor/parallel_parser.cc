@@ -14,9 +14,8 @@ namespace {
 constexpr std::size_t kBatchBytes = 1 << 20;
 constexpr std::size_t kBatchLines = 2048;
 
-// The lines of data[0, size), as LineReader cuts them: a line ends at \n,
-// a \r before it is not part of the frame, the last line may lack its \n;
-// then too large by size, then blank (is_blank_frame).
+}  // namespace
+
 void split_lines(const char* data, std::size_t size, std::size_t max_frame_bytes, std::vector<ParsedLine>& lines) {
   const char* p = data;
   const char* const end = data + size;
@@ -38,8 +37,6 @@ void split_lines(const char* data, std::size_t size, std::size_t max_frame_bytes
     p = stop + 1;
   }
 }
-
-}  // namespace
 
 ParallelParser::ParallelParser(int threads, std::size_t max_frame_bytes, TsUnit unit, std::size_t in_flight)
     : in_flight_(std::max<std::size_t>(in_flight, 2)) {

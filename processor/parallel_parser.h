@@ -33,6 +33,12 @@ struct ParsedLine {
   ParsedFrame frame;
 };
 
+// The lines of data[0, size), as LineReader cuts them: a line ends at \n,
+// a \r before it is not part of the frame, the last line may lack its \n;
+// then too large by size (bytes: its first kRejectPrefixBytes), then blank
+// (is_blank_frame). Appended to lines, unparsed, without positions.
+void split_lines(const char* data, std::size_t size, std::size_t max_frame_bytes, std::vector<ParsedLine>& lines);
+
 class ParallelParser {
  public:
   // threads >= 1 workers; at most `in_flight` batches queued or being parsed.

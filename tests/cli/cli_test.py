@@ -741,6 +741,38 @@ def check_write_error_mid_stream():
 
 # ---------------------------------------------------------------------------
 
+def check_file_modes_agree():
+    """A regular file is mapped and parsed in place (one or two parse threads);
+    the same bytes on a pipe go through the line reader: the same results,
+    the same rejects (line numbers included) and the same summary counts."""
+    data = generated_frames("modes.jsonl", 4000, 23, ["--malformed-prob", "0.03", "--missing-uid-prob", "0.01",
+                                                      "--escaped-key-prob", "0.05", "--uid-number-prob", "0.05",
+                                                      "--crlf-prob", "0.2", "--blank-prob", "0.02", "--dup-key-prob",
+                                                      "0.01", "--ts-float-prob", "0.02"])
+    # A too-large line, and a last line without its newline.
+    data += b"{" + b" " * 1200 + b"}\r\n" + frame("last", B + 3999).encode()
+    src = path("modes-in.jsonl")
+    with open(src, "wb") as f:
+        f.write(data)
+    seen = {}
+    for name, threads, use_pipe in [("file-1", "-1", False), ("file-2", "2", False), ("pipe-1", "-1", True),
+                                    ("pipe-2", "2", True)]:
+        rej = path(f"modes-{name}.rejects")
+        args = [UNIQD, "--input", "-" if use_pipe else src, "--parse-threads", threads, "--max-frame-bytes", "1000",
+                "--windows", "minute,hour", "--rejects", rej, "--no-progress"]
+        r = run(args, input=data if use_pipe else None, text=False)
+        err = r.stderr.decode(errors="replace")
+        expect(r.returncode == 0, f"{name}: exit {r.returncode}: {short(err)}")
+        with open(rej, "rb") as f:
+            seen[name] = (r.stdout, f.read(), summary(err))
+    ref = seen["pipe-1"]
+    expect(ref[1].count(b"\n") > 100, "too few rejects to compare")
+    for name, got in seen.items():
+        expect(got[0] == ref[0], f"{name}: results differ from the line reader's")
+        expect(got[1] == ref[1], f"{name}: rejects differ from the line reader's")
+        expect(got[2] == ref[2], f"{name}: summary {got[2]} != {ref[2]}")
+
+
 CHECKS = [
     ("config_errors", check_config_errors),
     ("config_missing_file", check_config_missing_file),
@@ -759,6 +791,7 @@ CHECKS = [
     ("flags_checked_like_the_file", check_known_bug_print_config_invalid_flags),
     ("write_error_at_end", check_write_error_at_end),
     ("write_error_mid_stream", check_write_error_mid_stream),
+    ("file_modes_agree", check_file_modes_agree),
 ]
 KNOWN_BUGS = []
 

@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "config/secrets.h"
 #include "kafka/client.h"
+#include "processor/logging.h"
 
 namespace uniqd::gen {
 namespace {
@@ -50,6 +52,9 @@ KafkaSink::KafkaSink(const KafkaSinkOptions& o) : impl_(std::make_unique<Impl>()
   if (o_.partitions < 1) fail("--partitions must be at least 1");
   per_partition_.assign(static_cast<std::size_t>(o_.partitions), 0);
   try {
+    for (const auto& [name, value] : o_.client) {
+      if (config::is_secret_property(name)) processor::redact_in_logs(value);
+    }
     kafka::set_client_properties(o_.client);
     kafka::ensure_topics(o_.brokers, {{o_.topic, o_.partitions, 1, {}}}, std::chrono::seconds(30));
     auto conf = kafka::make_conf({{"bootstrap.servers", o_.brokers},
