@@ -45,8 +45,8 @@ MUTANTS=(
   "early_every_step@processor/counter.cc@minute_of(old) < minute_of(wm_)) emit_early();@minute_of(old) <= minute_of(wm_)) emit_early();@"
   "early_first_watermark@processor/counter.cc@old != kNoWatermark && minute_of(old)@minute_of(old)@"
   "early_hour_cadence@processor/counter.cc@minute_of(old) < minute_of(wm_)) emit_early();@minute_of(old) / 60 < minute_of(wm_) / 60) emit_early();@"
-  "all_idle_no_watermark@processor/engine.cc@if (!any_busy) low = low_idle;@if (!any_busy) return;@"
-  "all_idle_fastest@processor/engine.cc@if (t) low_idle = std::min(low_idle, *t);@if (t) low_idle = low_idle == INT64_MAX ? *t : std::max(low_idle, *t);@"
+  "all_idle_no_watermark@processor/watermark.h@const std::int64_t t = any_busy_ ? low_ : low_idle_;@const std::int64_t t = any_busy_ ? low_ : INT64_MAX;@"
+  "all_idle_fastest@processor/watermark.h@if (time) low_idle_ = std::min(low_idle_, *time);@if (time) low_idle_ = low_idle_ == INT64_MAX ? *time : std::max(low_idle_, *time);@"
   "outlier_confirm_gt@processor/outlier_filter.cc@members.size()) >= opts_.confirm) confirm(*joined, out);@members.size()) > opts_.confirm) confirm(*joined, out);@"
   "outlier_reject_gt@processor/outlier_filter.cc@return c.against >= opts_.confirm; });@return c.against > opts_.confirm; });@"
 )
