@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -51,19 +52,31 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts,
   if (parts.empty()) return true;
   std::vector<RdKafka::TopicPartition*> assignment;
   std::map<std::pair<std::string, std::int32_t>, std::size_t> index;
+  std::vector<bool> ended(parts.size(), false);
+  std::size_t at_end = 0;
   for (std::size_t i = 0; i < parts.size(); ++i) {
+    parts[i].next = parts[i].from < 0 ? 0 : parts[i].from;
+    // Nothing to read (a new application's topics, a store already at the
+    // end): no fetch needed to find the end, which takes a round trip or more.
+    std::int64_t low = 0, high = 0;
+    if (reader_->query_watermark_offsets(parts[i].topic, parts[i].partition, &low, &high, 5000) ==
+            RdKafka::ERR_NO_ERROR &&
+        high >= 0 && std::max(parts[i].next, low) >= high) {
+      parts[i].next = std::max(parts[i].next, high);
+      ended[i] = true;
+      ++at_end;
+      continue;
+    }
     assignment.push_back(RdKafka::TopicPartition::create(parts[i].topic, parts[i].partition, parts[i].from));
     index[{parts[i].topic, parts[i].partition}] = i;
-    parts[i].next = parts[i].from < 0 ? 0 : parts[i].from;
   }
+  if (assignment.empty()) return true;
   const RdKafka::ErrorCode ae = reader_->assign(assignment);
   RdKafka::TopicPartition::destroy(assignment);
   if (ae != RdKafka::ERR_NO_ERROR) {
     *error = "restore consumer: assign: " + RdKafka::err2str(ae);
     return false;
   }
-  std::vector<bool> ended(parts.size(), false);
-  std::size_t at_end = 0;
   std::uint64_t read = 0;
   auto last_log = Clock::now();
   bool failing = false;
