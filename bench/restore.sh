@@ -149,7 +149,8 @@ scrape() {
     /^uniqd_consumer_lag_messages[ {]/ { l += $NF; n++ }
     /^uniqd_transactions_total\{outcome="committed"\}/ { c = $NF }
     /^uniqd_state_pairs[ {]/ { p = $NF }
-    END { if (NR) printf "%d %d %d %d %d\n", f, l, n, c, p }'
+    /^uniqd_internal_lag_messages[ {]/ { i += $NF }
+    END { if (NR) printf "%d %d %d %d %d %d\n", f, l + i, n, c, p, i }'
 }
 secs_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b-a}'; }
 
@@ -164,7 +165,9 @@ while :; do
   kill -0 "$UPID" 2>/dev/null || { tail -5 "$CLOG" >&2; fail "uniqd exited while consuming (log above)"; }
   now=$(date +%s)
   [ "$now" -lt "$deadline" ] || { tail -5 "$CLOG" >&2; fail "not everything consumed within $CONSUME_TIMEOUT s"; }
-  read -r frames lag nlag committed pairs <<<"$(scrape "$MPORT")" || true
+  # lag: the input's and the internal topics' (the count tasks count what
+  # the ingest tasks routed to them a commit later).
+  read -r frames lag nlag committed pairs _ <<<"$(scrape "$MPORT")" || true
   frames="${frames:-0}"
   if [ "$frames" != "$last_frames" ]; then last_frames="$frames"; last_change=$now; fi
   if [ -z "$DONE_T" ]; then
@@ -175,7 +178,11 @@ while :; do
       tail -5 "$CLOG" >&2; fail "no progress for $STALL_TIMEOUT s at $frames of $FRAMES frames (lag ${lag:-?})"
     fi
   elif [ "${committed:-0}" -gt "$COMMITTED_AT_DONE" ]; then
-    break
+    # A commit after everything was read; done once one more commit found
+    # nothing left to read and the pairs unchanged (what the ingest tasks
+    # routed in the last commit is counted in the next).
+    if [ "${lag:-1}" -eq 0 ] && [ "${pairs:-0}" = "${PAIRS_AT_COMMIT:-x}" ]; then break; fi
+    COMMITTED_AT_DONE="${committed:-0}"; PAIRS_AT_COMMIT="${pairs:-0}"
   elif [ $((now - last_change)) -ge 60 ] && [ -z "${committed:-}" ]; then
     fail "metrics unreachable"
   fi

@@ -19,6 +19,7 @@ enum class TsUnit { s, ms };
 enum class InputKind { stdin_, file, kafka };
 enum class Guarantee { exactly_once, at_least_once };
 enum class LogFormat { text, json };
+enum class InputPartitioning { none, uid };
 
 // Event-time rules (docs/SEMANTICS.md).
 struct EngineOptions {
@@ -78,9 +79,10 @@ struct KafkaOptions {
   std::map<std::string, std::string> producer;
 };
 
-// The durable state store (exactly_once): RocksDB plus the changelog topic.
+// The durable state store: RocksDB plus the changelog topic.
 struct StateStoreOptions {
-  // Shards of the uid space; one changelog partition each. Default: 4.
+  // Shards of the uid space: one count task, one partition of each internal
+  // topic. Fixed for an application's life. Default: 4.
   int shards{4};
   // RocksDB's shared block cache. Default: 64MiB.
   std::uint64_t block_cache{64u << 20};
@@ -101,15 +103,29 @@ struct Config {
   std::string rejects_path;
   EngineOptions engine;
   KafkaOptions kafka;
-  // RocksDB state directory (the store lives in <state_dir>/<application_id>).
+  // RocksDB state directory (a shard's store lives in
+  // <state_dir>/<application_id>/shard-N); one process per directory.
   // Default: /var/lib/uniqd.
   std::string state_dir{"/var/lib/uniqd"};
   StateStoreOptions state_store;
-  // exactly_once: one Kafka transaction per commit carries results, dead
-  // letters, changelog and offsets. at_least_once: offsets committed after
-  // the results they cover were acknowledged, no state store. Default:
+  // exactly_once: one Kafka transaction per commit and replica carries
+  // results, dead letters, internal records, changelog and offsets.
+  // at_least_once: the same records without a transaction, offsets committed
+  // once everything they cover was acknowledged (docs/SCALE_OUT.md). Default:
   // exactly_once.
   Guarantee guarantee{Guarantee::exactly_once};
+  // This replica's name within the application: its transactional.id is
+  // <application_id>-<replica_id>, so a restarted replica fences (and aborts
+  // the open transaction of) its previous self. Two live replicas must not
+  // share one. Empty: the host name plus a hash of the state directory's
+  // path (stable for a StatefulSet pod or a container restarted in place).
+  // Default: empty.
+  std::string replica_id;
+  // uid: the input's producers key frames by uid, so input partition p
+  // holds shard p's users and is counted where it is read, without the
+  // repartition topic (needs state_store.shards = the input's partition
+  // count). Default: none.
+  InputPartitioning input_partitioned_by{InputPartitioning::none};
   // How often offsets and state are committed. Default: 1s.
   Millis commit_interval{1000};
   // host:port for /metrics, /healthz, /readyz; empty disables. Default: empty.

@@ -34,6 +34,10 @@ constexpr Named<InputKind> kInputKinds[] = {
     {"stdin", InputKind::stdin_}, {"file", InputKind::file}, {"kafka", InputKind::kafka}};
 constexpr Named<LatePolicy> kLatePolicies[] = {{"drop", LatePolicy::drop}, {"update", LatePolicy::update}};
 constexpr Named<TsUnit> kTsUnits[] = {{"s", TsUnit::s}, {"ms", TsUnit::ms}};
+constexpr Named<InputPartitioning> kInputPartitionings[] = {
+    {"none", InputPartitioning::none},
+    {"uid", InputPartitioning::uid},
+};
 constexpr Named<Guarantee> kGuarantees[] = {
     {"exactly_once", Guarantee::exactly_once}, {"at_least_once", Guarantee::at_least_once}};
 constexpr Named<LogFormat> kLogFormats[] = {{"text", LogFormat::text}, {"json", LogFormat::json}};
@@ -486,6 +490,8 @@ class Reader {
                        });
          }},
         {"processing_guarantee", [&](const Field& f) { c.guarantee = enum_value(f, kGuarantees); }},
+        {"replica_id", [&](const Field& f) { c.replica_id = string_value(f).empty() ? std::string() : topic_value(f); }},
+        {"input_partitioned_by", [&](const Field& f) { c.input_partitioned_by = enum_value(f, kInputPartitionings); }},
         {"commit_interval", [&](const Field& f) { c.commit_interval = duration_value(f); }},
         {"metrics_address", [&](const Field& f) { c.metrics_address = string_value(f); }},
         {"log",
@@ -634,6 +640,9 @@ std::string to_yaml(const Config& c) {
   out << YAML::Key << "write_buffer" << YAML::Value << format_size(c.state_store.write_buffer);
   out << YAML::EndMap;
   out << YAML::Key << "processing_guarantee" << YAML::Value << std::string(name_of(c.guarantee, kGuarantees));
+  out << YAML::Key << "replica_id" << YAML::Value << c.replica_id;
+  out << YAML::Key << "input_partitioned_by" << YAML::Value
+      << std::string(name_of(c.input_partitioned_by, kInputPartitionings));
   emit_duration(out, "commit_interval", c.commit_interval);
   out << YAML::Key << "metrics_address" << YAML::Value << c.metrics_address;
   out << YAML::Key << "log" << YAML::Value << YAML::BeginMap;

@@ -45,7 +45,7 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
 
   std::string input;
   std::string windows, lateness, retention, outlier_threshold, max_future_skew, max_frame_bytes, late_policy, ts_unit,
-      guarantee, partition_time_step;
+      guarantee, partition_time_step, input_partitioned_by;
   int outlier_confirm = 0, partition_time_confirm = 0;
   bool no_early = false, no_progress = false;
 
@@ -99,6 +99,12 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   app.add_option("--state-dir", c.state_dir, "Directory of the RocksDB state store (default /var/lib/uniqd)");
   app.add_option("--guarantee", guarantee, "Kafka: exactly_once (default) or at_least_once")
       ->check(CLI::IsMember({"exactly_once", "at_least_once"}));
+  app.add_option("--replica-id", c.replica_id,
+                 "Kafka: this replica's name in the application (default: host name + hash of the state dir)");
+  app.add_option("--input-partitioned-by", input_partitioned_by,
+                 "Kafka: uid when producers key the input by uid (input partition = shard, no repartition topic); "
+                 "none (default)")
+      ->check(CLI::IsMember({"none", "uid"}));
 
   try {
     app.parse(argc, argv);
@@ -143,6 +149,10 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   if (partition_time_confirm > 0) c.engine.partition_time_confirm = partition_time_confirm;
   if (!guarantee.empty()) {
     c.guarantee = guarantee == "at_least_once" ? config::Guarantee::at_least_once : config::Guarantee::exactly_once;
+  }
+  if (!input_partitioned_by.empty()) {
+    c.input_partitioned_by =
+        input_partitioned_by == "uid" ? config::InputPartitioning::uid : config::InputPartitioning::none;
   }
   if (!late_policy.empty()) c.engine.late_policy = late_policy == "update" ? config::LatePolicy::update : config::LatePolicy::drop;
   if (!ts_unit.empty()) c.engine.ts_unit = ts_unit == "ms" ? config::TsUnit::ms : config::TsUnit::s;

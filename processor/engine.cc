@@ -56,7 +56,55 @@ void Engine::set_partition_idle(std::int32_t p, bool idle) {
   Partition& part = partition(p);
   if (part.idle == idle) return;
   part.idle = idle;
-  update_watermark();
+  if (forwarder_ != nullptr) {
+    report(p);
+  } else {
+    update_watermark();
+  }
+}
+
+void Engine::report(std::int32_t p) {
+  Partition& part = partition(p);
+  const std::optional<std::int64_t> t = part.filter.partition_time();
+  if (part.reported && part.reported_time == t && part.reported_idle == part.idle &&
+      part.reported_ended == part.ended) {
+    return;
+  }
+  part.reported = true;
+  part.reported_time = t;
+  part.reported_idle = part.idle;
+  part.reported_ended = part.ended;
+  forwarder_->source_changed(p, t, part.idle, part.ended);
+}
+
+void Engine::finish_partition(std::int32_t p) {
+  Partition& part = partition(p);
+  part.filter.finish(*this);
+  part.ended = true;
+  part.idle = true;
+  report(p);
+}
+
+std::string Engine::partition_snapshot(std::int32_t p) {
+  const Partition& part = partition(p);
+  SnapshotWriter w;
+  w.put<std::uint32_t>(1);
+  w.put<std::uint8_t>(part.idle ? 1 : 0);
+  w.put<std::uint8_t>(part.ended ? 1 : 0);
+  // It goes to the ingest changelog topic: no raw frame (uid) in the state.
+  part.filter.save(w, false);
+  return w.take();
+}
+
+bool Engine::restore_partition(std::int32_t p, std::string_view snapshot) {
+  Partition& part = partition(p);
+  SnapshotReader r(snapshot);
+  if (r.get<std::uint32_t>() != 1) return false;
+  part.idle = r.get<std::uint8_t>() != 0;
+  part.ended = r.get<std::uint8_t>() != 0;
+  if (!part.filter.load(r) || !r.ok() || !r.at_end()) return false;
+  part.reported = false;
+  return true;
 }
 
 std::int64_t Engine::safe_offset(std::int32_t p, std::int64_t next_offset) const {
@@ -93,7 +141,10 @@ void Engine::process_parsed(std::optional<RejectReason> why, const ParsedFrame& 
     return;
   }
   Partition& part = partition(pos.partition);
-  part.idle = false;
+  if (part.idle) {
+    part.idle = false;
+    if (forwarder_ != nullptr) report(pos.partition);
+  }
   part.filter.offer(FrameRef{f, bytes, pos}, *this);
 }
 
@@ -105,6 +156,11 @@ void Engine::process_too_large(std::string_view prefix, std::uint64_t full_size,
 
 void Engine::accept(const FrameRef& f) {
   ++stats_.accepted;
+  if (forwarder_ != nullptr) {
+    forwarder_->forward(f);
+    report(f.pos.partition);
+    return;
+  }
   const int counted = counter_.count(f.frame, f.pos);
   if (counted == 0) {
     --stats_.accepted;
@@ -137,23 +193,12 @@ void Engine::update_watermark() {
   // that has accepted nothing yet holds everything back; idle ones hold
   // nothing back, unless all are idle (then the slowest of them counts, so
   // the watermark does not run ahead of every partition).
-  std::int64_t low = INT64_MAX;
-  std::int64_t low_idle = INT64_MAX;
-  bool any_busy = false;
+  if (forwarder_ != nullptr) return;  // count tasks merge the partitions' reports
+  SlowestSource slowest;
   for (const Partition& p : partitions_) {
-    if (!p.active) continue;
-    const auto t = p.filter.partition_time();
-    if (p.idle) {
-      if (t) low_idle = std::min(low_idle, *t);
-      continue;
-    }
-    if (!t) return;
-    any_busy = true;
-    low = std::min(low, *t);
+    if (p.active) slowest.add(p.idle, p.filter.partition_time());
   }
-  if (!any_busy) low = low_idle;
-  if (low == INT64_MAX) return;
-  counter_.advance(low * 1000 - opts_.lateness_ms);
+  if (const auto low = slowest.time()) counter_.advance(*low * 1000 - opts_.lateness_ms);
 }
 
 namespace {

@@ -14,6 +14,7 @@
 #include "processor/frame.h"
 #include "processor/frame_parser.h"
 #include "processor/outlier_filter.h"
+#include "processor/watermark.h"
 #include "state/window_store.h"
 
 namespace uniqd::processor {
@@ -25,6 +26,20 @@ class RejectSink {
   // (full_size then says how long it was).
   virtual void reject(RejectReason reason, std::string_view bytes, const SourcePosition& pos,
                       std::uint64_t full_size) = 0;
+};
+
+// Where accepted frames go when the engine only ingests: with several
+// replicas (kafka/, docs/SCALE_OUT.md) a frame's uid decides which count task
+// counts it, so the engine validates, checks event time and forwards, and
+// reports each partition's event-time state for the watermark downstream.
+class FrameForwarder {
+ public:
+  virtual ~FrameForwarder() = default;
+  // An accepted frame (its bytes are valid only during the call).
+  virtual void forward(const FrameRef& f) = 0;
+  // Partition p's time, idleness or end changed; reported before the frame
+  // that made a partition busy again and after the frame that moved its time.
+  virtual void source_changed(std::int32_t p, std::optional<std::int64_t> time, bool idle, bool ended) = 0;
 };
 
 struct EngineOptions {
@@ -97,6 +112,18 @@ class Engine final : private FrameVerdicts, private ResultSink {
   // End of input: resolve suspects, emit every open window as final.
   void finish();
 
+  // Ingest-only mode (see FrameForwarder): accepted frames go to f instead
+  // of the counter, and partitions' event-time changes are reported to it.
+  void set_forwarder(FrameForwarder* f) { forwarder_ = f; }
+  // Partition p reached its end (--until-end): resolve its suspects, then
+  // report it ended. Ingest-only mode.
+  void finish_partition(std::int32_t p);
+  // One partition's state (partition time, suspects without their bytes,
+  // idleness, end), for an ingest task's changelog: a task moved to another
+  // replica goes on from it.
+  std::string partition_snapshot(std::int32_t p);
+  bool restore_partition(std::int32_t p, std::string_view snapshot);
+
   const EngineStats& stats() const { return stats_; }
   // Counts on from these: an engine rebuilt after an aborted transaction
   // starts from the figures of the last commit, so that counters (and the
@@ -126,7 +153,14 @@ class Engine final : private FrameVerdicts, private ResultSink {
     bool active{false};
     bool idle{false};
     std::int64_t replay_until{INT64_MIN};
+    bool ended{false};
+    // What the forwarder was last told; re-sent after a restore.
+    bool reported{false};
+    std::optional<std::int64_t> reported_time;
+    bool reported_idle{false};
+    bool reported_ended{false};
   };
+  void report(std::int32_t p);
   Partition& partition(std::int32_t p);
 
   EngineOptions opts_;
@@ -139,6 +173,7 @@ class Engine final : private FrameVerdicts, private ResultSink {
   std::uint32_t frames_since_clock_{0};
   std::vector<Partition> partitions_;
   EngineStats stats_;
+  FrameForwarder* forwarder_{nullptr};
 };
 
 }  // namespace uniqd::processor

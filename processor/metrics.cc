@@ -113,6 +113,19 @@ std::string render_prometheus(const MetricsSnapshot& s) {
     line(o, "uniqd_transactions_total", "outcome=\"committed\"", static_cast<double>(s.transactions_committed));
     line(o, "uniqd_transactions_total", "outcome=\"aborted\"", static_cast<double>(s.transactions_aborted));
   }
+  if (s.has_tasks) {
+    head(o, "uniqd_tasks", "gauge", "Tasks this replica runs, by kind (ingest: input partitions; count: shards; sum).");
+    line(o, "uniqd_tasks", "kind=\"ingest\"", static_cast<double>(s.tasks_ingest));
+    line(o, "uniqd_tasks", "kind=\"count\"", static_cast<double>(s.tasks_count));
+    line(o, "uniqd_tasks", "kind=\"sum\"", static_cast<double>(s.tasks_sum));
+    head(o, "uniqd_sum_waiting_windows", "gauge", "Windows this replica's sum tasks hold until every shard passed their end.");
+    line(o, "uniqd_sum_waiting_windows", "", static_cast<double>(s.sum_waiting));
+    head(o, "uniqd_internal_bytes_total", "counter", "Bytes written to the repartition, partials and changelog topics.");
+    line(o, "uniqd_internal_bytes_total", "", static_cast<double>(s.internal_bytes));
+    head(o, "uniqd_internal_lag_messages", "gauge",
+         "Messages of the repartition and partials partitions this replica reads, not read yet.");
+    line(o, "uniqd_internal_lag_messages", "", static_cast<double>(s.internal_lag));
+  }
   head(o, "uniqd_ready", "gauge", "1 when assigned and restored, ready to process.");
   line(o, "uniqd_ready", "", s.ready ? 1 : 0);
   return o;

@@ -51,7 +51,19 @@ struct MetricsSnapshot {
   double restore_seconds{0};            // time the last restore took (so far, while restoring)
   std::uint64_t state_disk_bytes{0};
   std::uint64_t transactions_committed{0};
-  std::uint64_t transactions_aborted{0};  // unix seconds, for the event-time lag
+  std::uint64_t transactions_aborted{0};
+  // Kafka scale-out (docs/SCALE_OUT.md): this replica's tasks by kind, the
+  // windows its sum tasks hold for a shard's watermark, bytes written to the
+  // internal topics.
+  bool has_tasks{false};
+  std::size_t tasks_ingest{0};
+  std::size_t tasks_count{0};
+  std::size_t tasks_sum{0};
+  std::uint64_t sum_waiting{0};
+  std::uint64_t internal_bytes{0};
+  // Messages of the repartition and partials partitions this replica reads
+  // that it has not read yet.
+  std::int64_t internal_lag{0};
 };
 
 std::string render_prometheus(const MetricsSnapshot& s);

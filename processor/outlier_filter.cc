@@ -14,7 +14,7 @@ std::size_t OutlierFilter::pending() const {
   return n;
 }
 
-void OutlierFilter::save(SnapshotWriter& w) const {
+void OutlierFilter::save(SnapshotWriter& w, bool with_bytes) const {
   w.put<std::uint8_t>(ptime_ ? 1 : 0);
   w.put<std::int64_t>(ptime_.value_or(0));
   w.put<std::uint64_t>(recent_.size());
@@ -33,7 +33,7 @@ void OutlierFilter::save(SnapshotWriter& w) const {
       w.put<std::int32_t>(h.pos.partition);
       w.put<std::int64_t>(h.pos.offset);
       w.put<std::uint64_t>(h.arrival);
-      w.put_bytes(h.bytes);
+      w.put_bytes(with_bytes ? std::string_view(h.bytes) : std::string_view());
     }
   }
 }

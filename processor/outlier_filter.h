@@ -72,8 +72,11 @@ class OutlierFilter {
   // Smallest source offset among held suspects (INT64_MAX when none).
   std::int64_t min_held_offset() const;
 
-  // The whole filter: partition time, recent ts, held suspects.
-  void save(SnapshotWriter& w) const;
+  // The whole filter: partition time, recent ts, held suspects. Without
+  // bytes the suspects keep their ts, uid hash and source position only (no
+  // raw uid in the state): one rejected after a restore reaches the dead
+  // letters by its position, without its bytes.
+  void save(SnapshotWriter& w, bool with_bytes = true) const;
   bool load(SnapshotReader& r);
 
  private:

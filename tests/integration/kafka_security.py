@@ -15,7 +15,7 @@ one. uniqd logs in as User:uniqd, which has no ACL but the ones granted here:
                   made the topics), password from ${file:...}, librdkafka's security debug lines
                   on: uniqd runs live, is killed with SIGKILL once it consumes, and a second run
                   --until-end finishes; the committed output equals the oracle's final results
-                  with no duplicate. Then at_least_once with its own (smaller) documented list.
+                  with no duplicate. Then at_least_once with its documented list (no transactional id).
   wrong_password, untrusted_ca
                   exit 1 within BOUND seconds with "authentication failed" / "TLS handshake
                   failed"; nothing in the output topic.
@@ -54,25 +54,39 @@ FLAGS = ["--lateness", "5s", "--late-policy", "drop"]
 KAFKA_FLAGS = ["--idle-timeout", "10m", "--commit-interval", "500ms"]
 
 
+# The internal topics of an application (docs/SCALE_OUT.md), and the replica id
+# the runs use: the transactional id is <application_id>-<replica_id>.
+INTERNAL_TOPICS = ["repartition", "partials", "changelog", "ingest-changelog", "sum-changelog"]
+REPLICA = "secure"
+
+
+def internal_topic_specs(app: str, input_partitions: int) -> list:
+    """(topic, partitions, configs) of the internal topics with the default 4 shards."""
+    compact = {"cleanup.policy": "compact"}
+    return [(f"{app}-repartition", 4, None), (f"{app}-partials", 4, None), (f"{app}-changelog", 4, compact),
+            (f"{app}-sum-changelog", 4, compact), (f"{app}-ingest-changelog", input_partitions, compact)]
+
+
 def documented_acls(n: ku.Names) -> list:
     """(operation, resource kind, name): docs/SECURITY.md's list for exactly_once."""
     app = n.app_id
+    internal = [f"{app}-{t}" for t in INTERNAL_TOPICS]
     return [
         ("Read", "topic", n.input),
         ("Write", "topic", n.output),
         ("Write", "topic", n.dead_letter),
-        ("Read", "topic", f"{app}-changelog"),
-        ("Write", "topic", f"{app}-changelog"),
+        *[("Read", "topic", t) for t in internal],
+        *[("Write", "topic", t) for t in internal],
         ("Read", "group", app),
         ("Read", "group", f"{app}-restore"),
-        ("Write", "transactional-id", f"{app}-task"),
+        ("Write", "transactional-id", f"{app}-{REPLICA}"),
     ]
 
 
 def documented_acls_at_least_once(n: ku.Names) -> list:
-    """docs/SECURITY.md's list for at_least_once (no IDEMPOTENT_WRITE: Kafka 3.0 and later)."""
-    return [("Read", "topic", n.input), ("Write", "topic", n.output), ("Write", "topic", n.dead_letter),
-            ("Read", "group", n.app_id)]
+    """docs/SECURITY.md's list for at_least_once (no IDEMPOTENT_WRITE: Kafka 3.0 and later): exactly_once's
+    without the transactional id."""
+    return [a for a in documented_acls(n) if a[1] != "transactional-id"]
 
 
 def refusal_text(acl) -> str:
@@ -133,7 +147,8 @@ class Secure:
     def cmd(self, names: ku.Names, config: str, until_end: bool, metrics: bool = False, extra=(),
             guarantee: str = "exactly_once") -> list:
         return self.env.uniqd_kafka_cmd(names, [*FLAGS, *KAFKA_FLAGS, "--config", config, "--state-dir",
-                                                self.env.path(f"state-{names.app_id}"), *extra],
+                                                self.env.path(f"state-{names.app_id}"), "--replica-id", REPLICA,
+                                                *extra],
                                         until_end=until_end, guarantee=guarantee, metrics=metrics)
 
     def run(self, what: str, cmd: list, env_extra: dict = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -161,7 +176,7 @@ def case_ok(s: Secure, env: ku.Env) -> None:
     frames = env.path("frames.jsonl")
     env.gen_file(frames, GEN)
     for topic, parts, cfg in ((n.output, 1, {"cleanup.policy": "compact"}), (n.dead_letter, 1, None),
-                              (f"{n.app_id}-changelog", 4, {"cleanup.policy": "compact"})):
+                              *internal_topic_specs(n.app_id, 1)):
         env.create_topic(topic, parts, cfg)
     env.gen_kafka(n.input, GEN, partitions=1)
     s.grant(documented_acls(n))
@@ -203,10 +218,12 @@ def case_ok(s: Secure, env: ku.Env) -> None:
     dls = env.read_topic(n.dead_letter, read_committed=True)
     check([] if dls else ["no dead letters"], f"dead letters written ({len(dls)})")
 
-    log("== ok, at_least_once: its documented ACLs (input READ, output and dead letter WRITE, group READ)")
+    log("== ok, at_least_once: its documented ACLs (exactly_once's but the transactional id)")
     a = ku.Names(n.input, f"{n.output}-alo", f"{n.dead_letter}-alo", f"{n.app_id}-alo")
     env.create_topic(a.output, 1, {"cleanup.policy": "compact"})
     env.create_topic(a.dead_letter, 1)
+    for topic, parts, tcfg in internal_topic_specs(a.app_id, 1):
+        env.create_topic(topic, parts, tcfg)
     # The input's READ is granted already (the exactly_once case's).
     s.grant([acl for acl in documented_acls_at_least_once(a) if acl[2] != a.input])
     p = s.run("at_least_once", s.cmd(a, cfg, until_end=True, guarantee="at_least_once"))
@@ -283,7 +300,8 @@ def case_no_create(s: Secure, env: ku.Env, prefix: str, input_topic: str) -> Non
     n = names_for(env, "nocreate" + env.run_id + "-", "nc")
     n = ku.Names(input_topic, n.output, n.dead_letter, n.app_id)
     env.create_topic(n.dead_letter, 1)
-    env.create_topic(f"{n.app_id}-changelog", 4, {"cleanup.policy": "compact"})
+    for topic, parts, cfg in internal_topic_specs(n.app_id, 1):
+        env.create_topic(topic, parts, cfg)
     s.grant(documented_acls(n))
     cfg = s.config("nocreate", "${env:UNIQD_TEST_PASSWORD}")
     p = s.run("no_create", s.cmd(n, cfg, until_end=True), {"UNIQD_TEST_PASSWORD": s.password}, timeout=BOUND + 30)

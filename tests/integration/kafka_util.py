@@ -482,10 +482,20 @@ def final_results_from_lines(results: list[dict]) -> Finals:
 
 
 def compare_finals(got: Finals, want: Finals, fields: tuple = ("unique_users", "frames", "revision"),
-                   allow_duplicates: bool = False, history: bool = False, limit: int = 8) -> list[str]:
+                   allow_duplicates: bool = False, history: bool = False, limit: int = 8,
+                   revision_frames: bool = True) -> list[str]:
     """Problems (empty when equal): missing/extra windows, differing fields of the highest
     revision, conflicting duplicates; duplicates themselves unless allowed; with history,
-    every window's sequence of (revision, unique_users, frames) must be the same."""
+    every window's sequence of (revision, unique_users, frames) must be the same.
+    revision_frames=False: the frames of revisions after the first are not compared (uniqd
+    in Kafka mode sums shards: a late revision's frames are its shards' as of their own
+    revisions, docs/SCALE_OUT.md); revision numbers and users still are."""
+    if not revision_frames:
+        def strip(f: Finals) -> Finals:
+            latest = {k: (dict(r, frames=None) if r.get("revision", 0) > 0 else r) for k, r in f.latest.items()}
+            hist = {k: [(rev, u, fr if rev == 0 else None) for rev, u, fr in h] for k, h in f.history.items()}
+            return Finals(latest, hist, f.duplicates, f.conflicts, f.early)
+        got, want = strip(got), strip(want)
     problems = list(got.conflicts)
     missing = sorted(set(want.latest) - set(got.latest))
     extra = sorted(set(got.latest) - set(want.latest))

@@ -1,0 +1,136 @@
+#include "kafka/state_restorer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <optional>
+
+#include "kafka/client.h"
+#include "processor/logging.h"
+
+namespace uniqd::kafka {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+spdlog::logger& log() {
+  static auto l = processor::component_logger("restore");
+  return *l;
+}
+
+}  // namespace
+
+StateRestorer::StateRestorer(const config::Config& c) : group_(c.application_id + "-restore") {
+  auto conf = make_conf({{"bootstrap.servers", c.kafka.brokers},
+                         {"group.id", c.application_id + "-restore"},
+                         {"client.id", c.application_id + "-restore"},
+                         {"enable.auto.commit", "false"},
+                         {"isolation.level", "read_committed"},
+                         {"enable.partition.eof", "true"},
+                         // A checkpointed offset gone from the topic (compaction,
+                         // retention): replay all of it.
+                         {"auto.offset.reset", "earliest"},
+                         // The end of a partition is known when a fetch comes back
+                         // empty: don't let the broker hold it (default 500 ms).
+                         {"fetch.wait.max.ms", "10"},
+                         {"fetch.max.bytes", "67108864"},
+                         {"max.partition.fetch.bytes", "16777216"}},
+                        {}, "restore consumer");
+  std::string err;
+  reader_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!reader_) throw KafkaError("restore consumer: " + err);
+}
+
+StateRestorer::~StateRestorer() {
+  if (reader_) reader_->close();
+}
+
+bool StateRestorer::restore(std::vector<RestorePartition>& parts,
+                            const std::function<bool(const ChangelogRecord&)>& fn, const std::function<bool()>& stop,
+                            std::string* error, std::chrono::milliseconds error_budget) {
+  if (parts.empty()) return true;
+  std::vector<RdKafka::TopicPartition*> assignment;
+  std::map<std::pair<std::string, std::int32_t>, std::size_t> index;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    assignment.push_back(RdKafka::TopicPartition::create(parts[i].topic, parts[i].partition, parts[i].from));
+    index[{parts[i].topic, parts[i].partition}] = i;
+    parts[i].next = parts[i].from < 0 ? 0 : parts[i].from;
+  }
+  const RdKafka::ErrorCode ae = reader_->assign(assignment);
+  RdKafka::TopicPartition::destroy(assignment);
+  if (ae != RdKafka::ERR_NO_ERROR) {
+    *error = "restore consumer: assign: " + RdKafka::err2str(ae);
+    return false;
+  }
+  std::vector<bool> ended(parts.size(), false);
+  std::size_t at_end = 0;
+  std::uint64_t read = 0;
+  auto last_log = Clock::now();
+  bool failing = false;
+  Clock::time_point failing_since{};
+  bool ok = true;
+  while (at_end < parts.size()) {
+    if (stop()) {
+      *error = "stopped";
+      ok = false;
+      break;
+    }
+    std::unique_ptr<RdKafka::Message> m(reader_->consume(100));
+    if (m->err() == RdKafka::ERR__TIMED_OUT) continue;
+    const auto it = index.find({m->topic_name(), m->partition()});
+    if (m->err() == RdKafka::ERR__PARTITION_EOF) {
+      if (it == index.end()) continue;
+      parts[it->second].next = m->offset();
+      if (!ended[it->second]) {
+        ended[it->second] = true;
+        ++at_end;
+      }
+      continue;
+    }
+    if (m->err() != RdKafka::ERR_NO_ERROR) {
+      // A refused READ of a changelog ends uniqd (kafka/client.h).
+      if (report_if_denied(m->err(), Access{m->topic_name(), "READ", group_, "", "IDEMPOTENT_WRITE"})) {
+        *error = "refused: " + m->errstr();
+        ok = false;
+        break;
+      }
+      // Transient broker trouble is retried, but not forever: a restore that
+      // cannot finish must say so rather than leave the replica never ready.
+      const auto now = Clock::now();
+      if (!failing) {
+        failing = true;
+        failing_since = now;
+      }
+      log().warn("restore: {}", m->errstr());
+      if (now - failing_since >= error_budget) {
+        *error = "restore consumer: " + m->errstr() + " (for " +
+                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(error_budget).count()) + " s)";
+        ok = false;
+        break;
+      }
+      continue;
+    }
+    failing = false;
+    if (it == index.end()) continue;
+    ++records_;
+    if (++read % 1024 == 0 && Clock::now() - last_log >= std::chrono::seconds(2)) {
+      last_log = Clock::now();
+      log().info("restoring: {} changelog records read, {} of {} partitions at their end", read, at_end,
+                 parts.size());
+    }
+    parts[it->second].next = m->offset() + 1;
+    const std::string_view key(m->key_pointer() != nullptr ? static_cast<const char*>(m->key_pointer()) : "",
+                               m->key_pointer() != nullptr ? m->key_len() : 0);
+    const std::string_view value(static_cast<const char*>(m->payload()), m->len());
+    if (!fn(ChangelogRecord{it->second, m->offset(), key, m->payload() != nullptr ? &value : nullptr})) {
+      *error = m->topic_name() + "[" + std::to_string(m->partition()) + "] offset " + std::to_string(m->offset()) +
+               ": unreadable record";
+      ok = false;
+      break;
+    }
+  }
+  reader_->unassign();
+  return ok;
+}
+
+}  // namespace uniqd::kafka
