@@ -142,7 +142,9 @@ def main():
             app = f"fo{timeout_ms}"
             (pa, la), (pb, lb) = start(app, "a", False, conf), start(app, "b", False, conf)
             deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and (counted(la) <= 0 or counted(lb) <= 0):
+            # Both have joined and read: the survivor's shards before the kill are its own.
+            while time.monotonic() < deadline and (metrics(la).get("uniqd_consumed_bytes_total", 0) <= 0 or
+                                                   metrics(lb).get("uniqd_consumed_bytes_total", 0) <= 0):
                 time.sleep(0.2)
             before = open(lb, errors="replace").read()
             killed = time.monotonic()

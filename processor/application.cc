@@ -22,6 +22,18 @@
 namespace uniqd::processor {
 namespace {
 
+// The end of the next piece of a mapped file: about `bytes` from p, cut just
+// after a line end (or at the end of the file).
+const char* piece_end(const char* p, const char* end, std::size_t bytes) {
+  const char* cut = p + std::min<std::size_t>(bytes, static_cast<std::size_t>(end - p));
+  if (cut < end) {
+    const void* nl = std::memchr(cut - 1, '\n', static_cast<std::size_t>(end - cut + 1));
+    cut = nl != nullptr ? static_cast<const char*>(nl) + 1 : end;
+  }
+  return cut;
+}
+
+
 std::string human_bytes(double b) {
   char buf[32];
   if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
@@ -225,11 +237,7 @@ int run_stream(const config::Config& c) {
         stopped = true;
         break;
       }
-      const char* cut = p + std::min<std::size_t>(kPieceBytes, static_cast<std::size_t>(end - p));
-      if (cut < end) {
-        const void* nl = std::memchr(cut - 1, '\n', static_cast<std::size_t>(end - cut + 1));
-        cut = nl != nullptr ? static_cast<const char*>(nl) + 1 : end;
-      }
+      const char* cut = piece_end(p, end, kPieceBytes);
       feed.add_lines(p, static_cast<std::size_t>(cut - p));
       if (pieces >= kKeptPieces) mapped->release_before(starts[pieces % kKeptPieces]);
       starts[pieces++ % kKeptPieces] = p;
@@ -250,11 +258,7 @@ int run_stream(const config::Config& c) {
         stopped = true;
         break;
       }
-      const char* cut = p + std::min<std::size_t>(kPieceBytes, static_cast<std::size_t>(end - p));
-      if (cut < end) {
-        const void* nl = std::memchr(cut - 1, '\n', static_cast<std::size_t>(end - cut + 1));
-        cut = nl != nullptr ? static_cast<const char*>(nl) + 1 : end;
-      }
+      const char* cut = piece_end(p, end, kPieceBytes);
       lines.clear();
       split_lines(p, static_cast<std::size_t>(cut - p), opts.max_frame_bytes, lines);
       for (const ParsedLine& l : lines) {

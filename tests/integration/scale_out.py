@@ -93,6 +93,14 @@ class Case:
                     out.write(src.read())
         return parts, whole, [ku.raw_lines(f) for f in files]
 
+    def stream(self, name: str, partitions: int, key: str, n: int = 1, **over):
+        """Names for a case, its input topic, n parts of one stream with the first produced to it."""
+        names = self.env.names(name)
+        self.env.create_topic(names.input, partitions)
+        parts, frames, part_lines = self.parts(name, n, **over)
+        self.env.gen_kafka(names.input, parts[0], partitions=partitions, key=key)
+        return names, parts, frames, part_lines
+
     def flags(self, replica: str, extra: list[str] = (), config: str = "") -> list[str]:
         state = self.env.path(f"state-{replica}")
         return FLAGS + KAFKA_FLAGS + ["--config", config or self.config, "--state-dir", state, "--replica-id",
@@ -195,11 +203,7 @@ def case_replicas(c: Case):
 
 
 def case_same_results(c: Case):
-    env = c.env
-    names = env.names("same")
-    env.create_topic(names.input, 6)
-    parts, frames, _ = c.parts("same", 1)
-    env.gen_kafka(names.input, parts[0], partitions=6, key="none")
+    names, _, frames, _ = c.stream("same", 6, "none")
     want = c.want(frames)
     one = names.derived("one")
     expect_rc0(c.start(one, "a", until_end=True).wait(300), "1 replica --until-end")
@@ -223,13 +227,10 @@ def topics(env: ku.Env) -> set[str]:
 
 def case_keyed(c: Case):
     env = c.env
-    names = env.names("keyed")
-    env.create_topic(names.input, 4)
     # uniqd-gen keys a frame by its user, but numeric uids include a few shared values
     # ("0", "7", ...) that many users send: those would reach several partitions, which
     # a producer keying by the uid itself never does. So no numeric uids here.
-    parts, frames, _ = c.parts("keyed", 1, **{"--uid-number-prob": 0})
-    env.gen_kafka(names.input, parts[0], partitions=4, key="uid")
+    names, _, frames, _ = c.stream("keyed", 4, "uid", **{"--uid-number-prob": 0})
     want = c.want(frames)
     extra = ["--input-partitioned-by", "uid"]
     procs = [c.start(names, r, until_end=True, extra=extra) for r in ("a", "b")]
@@ -250,10 +251,7 @@ def case_keyed(c: Case):
 
 def case_wiped(c: Case):
     env = c.env
-    names = env.names("wiped")
-    env.create_topic(names.input, 4)
-    parts, frames, part_lines = c.parts("wiped", 2)
-    env.gen_kafka(names.input, parts[0], partitions=4, key="none")
+    names, parts, frames, part_lines = c.stream("wiped", 4, "none", 2)
     a = c.start(names, "w")
     try:
         wait_results(env, names, 0, [a], "results of part 1")
@@ -284,10 +282,7 @@ def case_wiped(c: Case):
 
 def case_reset(c: Case):
     env = c.env
-    names = env.names("reset")
-    env.create_topic(names.input, 4)
-    parts, frames, _ = c.parts("reset", 1)
-    env.gen_kafka(names.input, parts[0], partitions=4, key="none")
+    names, _, frames, _ = c.stream("reset", 4, "none")
     want = c.want(frames)
     expect_rc0(c.start(names, "a", until_end=True).wait(300), "the first run (4 shards)")
     c.check_results(names, want, "4 shards")
