@@ -204,7 +204,10 @@ class StreamThread final : public RdKafka::RebalanceCb,
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       // Nothing may be thrown through librdkafka's callback.
       try {
-        if (!closing_ && !assign_tasks(parts)) fatal_ = true;
+        // A stop that interrupts a restore is not a failure: those tasks
+        // were not created, their offsets are not committed, and their next
+        // owner restores them.
+        if (!closing_ && !assign_tasks(parts) && !stopping()) fatal_ = true;
       } catch (const std::exception& e) {
         klog().error("assigning tasks: {}", e.what());
         fatal_ = true;
