@@ -56,17 +56,9 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts,
   std::size_t at_end = 0;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     parts[i].next = parts[i].from < 0 ? 0 : parts[i].from;
-    // Nothing to read (a new application's topics, a store already at the
-    // end): no fetch needed to find the end, which takes a round trip or more.
-    std::int64_t low = 0, high = 0;
-    if (reader_->query_watermark_offsets(parts[i].topic, parts[i].partition, &low, &high, 5000) ==
-            RdKafka::ERR_NO_ERROR &&
-        high >= 0 && std::max(parts[i].next, low) >= high) {
-      parts[i].next = std::max(parts[i].next, high);
-      ended[i] = true;
-      ++at_end;
-      continue;
-    }
+    // Every partition is fetched, even one known to be empty: the fetch is
+    // what tells at start that a changelog may not be read (READ ACL), not
+    // only at the first restore that has something to read.
     assignment.push_back(RdKafka::TopicPartition::create(parts[i].topic, parts[i].partition, parts[i].from));
     index[{parts[i].topic, parts[i].partition}] = i;
   }
