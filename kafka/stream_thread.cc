@@ -1142,20 +1142,12 @@ class StreamThread final : public RdKafka::RebalanceCb,
 
   void publish_metrics() {
     if (metrics_ == nullptr) return;
-    processor::MetricsSnapshot s;
-    s.stats = replica_stats();
-    s.watermark_ms = processor::kNoWatermark;
-    bool first = true;
+    std::vector<processor::CountingFigures> counting;
     for (const auto& [shard, e] : counts_) {
-      s.watermark_ms = first ? e.task->watermark_ms() : std::min(s.watermark_ms, e.task->watermark_ms());
-      first = false;
-      s.open_windows += e.task->counter().open_windows();
-      s.open_pairs += e.task->store().pairs();
-      s.state_bytes += e.task->store().memory_bytes();
-      s.state_disk_bytes += e.task->store().disk_bytes();
+      counting.push_back({e.task->watermark_ms(), e.task->counter().open_windows(), e.task->store().pairs(),
+                          e.task->store().memory_bytes(), e.task->store().disk_bytes()});
     }
-    s.partition_time = engine_->partition_times();
-    s.wall_now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    processor::MetricsSnapshot s = processor::snapshot_of(replica_stats(), *engine_, counting);
     s.ready = assigned_once_;
     s.commits = commits_;
     s.result_publish = collector_->publish_latency();
