@@ -168,7 +168,7 @@ TaskManager::Outcome TaskManager::commit_offsets(const Offsets& positions) {
 
 void TaskManager::rewind() {
   if (failed_ || interrupted_) return;
-  const Result r = producer_.abort_transaction(kCallTimeout);
+  const Result r = producer_.abort_transaction(std::min(kCallTimeout, bounds_.budget));
   if (!r.ok()) {
     if (r.failure == Failure::fenced || r.failure == Failure::denied) {
       if (r.failure == Failure::fenced) klog().error("abort_transaction: {}", r.message);

@@ -368,6 +368,20 @@ TEST(TaskManager, FailedAbortReplacesTheProducer) {
   EXPECT_FALSE(r.manager->failed());
 }
 
+TEST(TaskManager, AbortRefusedAsFencedEndsTheThreadWithoutANewProducer) {
+  LogCapture log;
+  Replica r;
+  ASSERT_TRUE(r.manager->start());
+  r.read(3);
+  r.producer.commit.then(Failure::abortable);
+  r.producer.abort.then(Failure::fenced, 1, "Broker: Producer fenced");
+  EXPECT_EQ(r.commit(), TaskManager::Outcome::failed);
+  EXPECT_TRUE(r.manager->failed());
+  EXPECT_EQ(r.j.count("replace"), 0);
+  EXPECT_EQ(r.j.count("reload"), 0);
+  EXPECT_THAT(log.text(), HasSubstr("abort_transaction: Broker: Producer fenced"));
+}
+
 TEST(TaskManager, FencedProducerEndsTheThreadWithoutTouchingTheTasks) {
   LogCapture log;
   Replica r;
@@ -586,6 +600,22 @@ TEST(TaskManager, AtLeastOnceCommitThatNeverSucceedsWithinItsBoundIsAFailure) {
   EXPECT_EQ(commits, 7);
   EXPECT_EQ(r.j.count("post_commit"), 0);
   EXPECT_THAT(log.text(), HasSubstr("no commit succeeded for 10 s"));
+}
+
+TEST(TaskManager, AtLeastOnceBoundCountsFromTheLastSuccessfulCommit) {
+  CommitBounds b;
+  b.budget = milliseconds(10000);
+  b.attempts = 3;
+  Replica r(false, b);
+  r.read(5);
+  // Five failed commits (7.5 s), one that works, five failed again: never 10 s
+  // without a commit.
+  r.consumer.commit_script.then(Failure::retriable, 5 * 4);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(r.commit(), TaskManager::Outcome::failed);
+  EXPECT_EQ(r.commit(), TaskManager::Outcome::committed);
+  r.consumer.commit_script.then(Failure::retriable, 5 * 4);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(r.commit(), TaskManager::Outcome::failed);
+  EXPECT_FALSE(r.manager->failed());
 }
 
 TEST(TaskManager, AtLeastOnceFailedDeliveryIsAFailureAndCommitsNoOffsets) {
