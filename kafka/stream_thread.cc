@@ -119,9 +119,11 @@ class CollectorProducer final : public TransactionalProducer {
     if (r.ok()) collector_->forget_failures();
     return r;
   }
+  // The old collector stays when the new one cannot be made: the thread
+  // then ends (TaskManager::failed) and still reads its figures.
   void replace() override {
-    collector_.reset();
-    collector_ = make_();
+    std::unique_ptr<RecordCollector> next = make_();
+    collector_ = std::move(next);
   }
   Result flush(milliseconds timeout) override {
     if (collector_->flush(timeout)) return {};

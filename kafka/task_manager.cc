@@ -105,6 +105,7 @@ TaskManager::Outcome TaskManager::commit_transaction(const Offsets& positions) {
   if (r.ok()) r = retried("commit_transaction", deadline, [&](milliseconds t) { return producer_.commit_transaction(t); });
   if (r.ok()) {
     ++committed_;
+    fenced_since_commit_ = false;
     // Only now the local stores: they never run ahead of Kafka, and a crash
     // between the two is made good by replaying the changelog.
     if (!tasks_.post_commit()) {
@@ -118,10 +119,8 @@ TaskManager::Outcome TaskManager::commit_transaction(const Offsets& positions) {
       failed_ = true;
       return Outcome::failed;
     case Failure::fenced:
-      klog().error("fenced: another process uses transactional.id {} ({}); is replica_id shared by two replicas?",
-                   bounds_.transactional_id, r.message);
-      failed_ = true;
-      return Outcome::failed;
+      fenced(r.message);
+      break;
     case Failure::fatal:
       klog().warn("producer failed fatally: {}; replacing it and rewinding to the last commit", r.message);
       replace_producer();
@@ -170,9 +169,12 @@ void TaskManager::rewind() {
   if (failed_ || interrupted_) return;
   const Result r = producer_.abort_transaction(std::min(kCallTimeout, bounds_.budget));
   if (!r.ok()) {
-    if (r.failure == Failure::fenced || r.failure == Failure::denied) {
-      if (r.failure == Failure::fenced) klog().error("abort_transaction: {}", r.message);
+    if (r.failure == Failure::denied) {
       failed_ = true;
+      return;
+    }
+    if (r.failure == Failure::fenced) {
+      fenced("abort_transaction: " + r.message);
       return;
     }
     klog().warn("abort_transaction: {}; replacing the producer", r.message);
@@ -181,6 +183,28 @@ void TaskManager::rewind() {
   }
   ++aborted_;
   reload_and_seek();
+}
+
+// Fenced: the coordinator gave the transactional id a newer epoch. Either it
+// aborted this transaction itself (it outlived transaction.timeout.ms: a
+// stall of this process or of the broker) and a new producer goes on from the
+// last commit, or another live process uses the same id: then the two would
+// fence each other in turn, so a second fencing before any commit ends this
+// one.
+void TaskManager::fenced(const std::string& what) {
+  if (fenced_since_commit_) {
+    klog().error("fenced again before any commit: another process uses transactional.id {} ({}); is replica_id "
+                 "shared by two replicas?",
+                 bounds_.transactional_id, what);
+    failed_ = true;
+    return;
+  }
+  fenced_since_commit_ = true;
+  klog().warn("fenced ({}): the transaction coordinator gave transactional.id {} a newer epoch (a transaction that "
+              "outlived transaction.timeout.ms, or another process with this id); replacing the producer and "
+              "rewinding to the last commit",
+              what, bounds_.transactional_id);
+  replace_producer();
 }
 
 void TaskManager::replace_producer() {

@@ -13,9 +13,11 @@
 //     ones that outlast the bound) is aborted and every task goes back to its
 //     last commit: state reloaded, positions sought back to the group's
 //     committed offsets, so nothing is counted twice;
-//   * a producer in a fatal state is replaced by a new one with the same
-//     transactional.id (whose init fences the old epoch), then the same
-//     rewind; a producer fenced by another live process ends the thread;
+//   * a producer in a fatal state, or fenced (the coordinator aborted a
+//     transaction that outlived its timeout, or another process took the
+//     transactional.id), is replaced by a new one with the same id, then the
+//     same rewind; fenced twice with no commit in between ends the thread
+//     (two live processes with one id would fence each other forever);
 //   * a failure while replacing or reloading ends the thread (failed(),
 //     status 1, a message); a stop while replacing ends it as a stop
 //     (interrupted()): nothing after the last commit was committed, the
@@ -52,7 +54,7 @@ enum class Failure {
   retriable,  // the same call may succeed later (a timeout, a broker restarting)
   abortable,  // the transaction cannot commit; abort it and rewind
   fatal,      // this producer (or consumer) is unusable
-  fenced,     // another process took the transactional id
+  fenced,     // the transactional id has a newer epoch (a timed-out transaction, or another process)
   denied,     // a refused ACL or login: reported already (kafka/client.h)
 };
 
@@ -153,6 +155,7 @@ class TaskManager {
                  const std::function<Result(std::chrono::milliseconds)>& f);
   bool init(std::chrono::steady_clock::time_point deadline, bool bounded);
   bool begin();
+  void fenced(const std::string& what);
   void replace_producer();
   void reload_and_seek();
   std::chrono::milliseconds left(std::chrono::steady_clock::time_point deadline) const;
@@ -164,6 +167,7 @@ class TaskManager {
   CommitBounds bounds_;
   bool failed_{false};
   bool interrupted_{false};
+  bool fenced_since_commit_{false};
   std::uint64_t committed_{0};
   std::uint64_t aborted_{0};
   // at_least_once: when commits began to fail (none: the last one worked).

@@ -368,31 +368,60 @@ TEST(TaskManager, FailedAbortReplacesTheProducer) {
   EXPECT_FALSE(r.manager->failed());
 }
 
-TEST(TaskManager, AbortRefusedAsFencedEndsTheThreadWithoutANewProducer) {
+TEST(TaskManager, FencedProducerIsReplacedAndTheStateReloaded) {
+  // What a broker that stalled past transaction.timeout.ms answers: it
+  // aborted the transaction itself and bumped the epoch.
   LogCapture log;
+  Replica r;
+  ASSERT_TRUE(r.manager->start());
+  r.read(10);
+  ASSERT_EQ(r.commit(), TaskManager::Outcome::committed);
+  r.read(20);
+  r.producer.commit.then(Failure::fenced, 1, "Local: This instance has been fenced by a newer instance");
+  r.j.calls.clear();
+  EXPECT_EQ(r.commit(), TaskManager::Outcome::rewound);
+  EXPECT_THAT(r.j.calls, ElementsAre("send_offsets", "commit", "replace", "init", "reload", "committed",
+                                     "seek in[0]@10", "seek in[1]@10", "begin"));
+  EXPECT_FALSE(r.manager->failed());
+  EXPECT_THAT(log.text(), HasSubstr("fenced (Local: This instance has been fenced by a newer instance)"));
+  r.read(20);
+  ASSERT_EQ(r.commit(), TaskManager::Outcome::committed);
+  EXPECT_EQ(r.tasks.stored.at({"in", 0}), Replica::exactly_once_sum(20));
+  // A commit went through since: the next fencing is a first one again.
+  r.read(30);
+  r.producer.commit.then(Failure::fenced);
+  EXPECT_EQ(r.commit(), TaskManager::Outcome::rewound);
+  EXPECT_FALSE(r.manager->failed());
+}
+
+TEST(TaskManager, AbortRefusedAsFencedReplacesTheProducer) {
   Replica r;
   ASSERT_TRUE(r.manager->start());
   r.read(3);
   r.producer.commit.then(Failure::abortable);
   r.producer.abort.then(Failure::fenced, 1, "Broker: Producer fenced");
-  EXPECT_EQ(r.commit(), TaskManager::Outcome::failed);
-  EXPECT_TRUE(r.manager->failed());
-  EXPECT_EQ(r.j.count("replace"), 0);
-  EXPECT_EQ(r.j.count("reload"), 0);
-  EXPECT_THAT(log.text(), HasSubstr("abort_transaction: Broker: Producer fenced"));
+  EXPECT_EQ(r.commit(), TaskManager::Outcome::rewound);
+  EXPECT_GT(r.j.first("replace"), r.j.first("abort"));
+  EXPECT_GT(r.j.first("reload"), r.j.first("replace"));
+  EXPECT_FALSE(r.manager->failed());
 }
 
-TEST(TaskManager, FencedProducerEndsTheThreadWithoutTouchingTheTasks) {
+TEST(TaskManager, FencedTwiceBeforeAnyCommitEndsTheThreadWithoutTouchingTheTasks) {
+  // Two live processes with one transactional.id fence each other in turn.
   LogCapture log;
   Replica r;
   ASSERT_TRUE(r.manager->start());
+  r.read(3);
+  r.producer.commit.then(Failure::fenced);
+  ASSERT_EQ(r.commit(), TaskManager::Outcome::rewound);
   r.read(3);
   r.producer.commit.then(Failure::fenced, 1, "Producer fenced by newer instance");
   r.j.calls.clear();
   EXPECT_EQ(r.commit(), TaskManager::Outcome::failed);
   EXPECT_TRUE(r.manager->failed());
   EXPECT_THAT(r.j.calls, ElementsAre("send_offsets", "commit"));
-  EXPECT_THAT(log.text(), HasSubstr("fenced: another process uses transactional.id app-task-0"));
+  EXPECT_THAT(log.text(), HasSubstr("fenced again before any commit: another process uses transactional.id "
+                                    "app-task-0 (Producer fenced by newer instance); is replica_id shared"));
   // Nothing more goes to the producer.
   r.j.calls.clear();
   EXPECT_EQ(r.commit(), TaskManager::Outcome::failed);
