@@ -20,7 +20,7 @@ CountTask::CountTask(int shard, int sources, const processor::EngineOptions& opt
 
 void CountTask::frame(const FrameEntry& f) {
   dirty_ = true;
-  if (counter_.count(f.frame, f.pos) == 0) {
+  if (counter_.count(f.frame) == 0) {
     ++late_;
     late_sink_.reject(processor::RejectReason::late, f.bytes, f.pos, f.bytes.size());
     return;

@@ -54,7 +54,7 @@ class WindowCounter {
 
   // Counts an accepted frame in every configured granularity that can still
   // take it. Returns how many did; 0 means the frame is late everywhere.
-  int count(const ParsedFrame& f, const SourcePosition& pos = {});
+  int count(const ParsedFrame& f);
 
   // Moves the watermark (ms) forward: emits what became final and the early
   // results, frees windows past retention. A smaller value is ignored.
@@ -69,9 +69,6 @@ class WindowCounter {
   std::uint64_t peak_pairs() const { return peak_pairs_; }
   std::size_t peak_bytes() const { return peak_bytes_; }
   std::uint64_t late_partial() const { return late_partial_; }
-  // Smallest source offset of partition p counted in a window that is not
-  // final yet (INT64_MAX when none): a restart must re-read from there.
-  std::int64_t min_open_offset(std::int32_t partition) const;
 
   // Everything but the uid sets (the store holds those): windows' frames,
   // revisions, early counts, the watermark. load() opens each window's set
@@ -89,7 +86,6 @@ class WindowCounter {
     std::uint32_t next_revision{0};
     std::uint64_t early_users{0};
     std::uint64_t early_frames{0};
-    std::vector<std::int64_t> min_offset;  // by partition
   };
   struct Cached {
     Window window{0, 0};

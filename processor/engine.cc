@@ -42,11 +42,6 @@ void Engine::assign_partition(std::int32_t p) {
   part.idle = false;
 }
 
-void Engine::resume_partition(std::int32_t p, std::int64_t processed_until, std::int64_t watermark_ms) {
-  partition(p).replay_until = processed_until;
-  counter_.advance(watermark_ms);
-}
-
 void Engine::revoke_partition(std::int32_t p) {
   partition(p).active = false;
   update_watermark();
@@ -107,14 +102,6 @@ bool Engine::restore_partition(std::int32_t p, std::string_view snapshot) {
   return true;
 }
 
-std::int64_t Engine::safe_offset(std::int32_t p, std::int64_t next_offset) const {
-  std::int64_t low = std::min(next_offset, counter_.min_open_offset(p));
-  if (p >= 0 && static_cast<std::size_t>(p) < partitions_.size()) {
-    low = std::min(low, partitions_[static_cast<std::size_t>(p)].filter.min_held_offset());
-  }
-  return low;
-}
-
 void Engine::process(const char* data, std::size_t size, const SourcePosition& pos) {
   ParsedFrame f;
   const std::optional<RejectReason> why =
@@ -161,14 +148,10 @@ void Engine::accept(const FrameRef& f) {
     report(f.pos.partition);
     return;
   }
-  const int counted = counter_.count(f.frame, f.pos);
+  const int counted = counter_.count(f.frame);
   if (counted == 0) {
     --stats_.accepted;
-    if (f.pos.offset < partition(f.pos.partition).replay_until) {
-      ++stats_.replayed;
-    } else {
-      reject(RejectReason::late, f.bytes, f.pos, f.bytes.size());
-    }
+    reject(RejectReason::late, f.bytes, f.pos, f.bytes.size());
   } else if (counted != static_cast<int>(opts_.counter.granularities.size())) {
     ++stats_.counted_partially;
   }
@@ -180,10 +163,6 @@ void Engine::reject_outlier(const FrameRef& f) {
 }
 
 void Engine::reject(RejectReason reason, std::string_view bytes, const SourcePosition& pos, std::uint64_t size) {
-  if (pos.offset < partition(pos.partition).replay_until) {
-    ++stats_.replayed;
-    return;
-  }
   ++stats_.rejected[static_cast<std::size_t>(reason)];
   rejects_.reject(reason, bytes, pos, size);
 }
@@ -202,7 +181,9 @@ void Engine::update_watermark() {
 }
 
 namespace {
-constexpr std::uint32_t kSnapshotVersion = 1;
+// 2: without the partitions' replay offsets (resuming from a safe offset
+// went with scale-out: tasks restore from their changelogs).
+constexpr std::uint32_t kSnapshotVersion = 2;
 }
 
 std::string Engine::snapshot() const {
@@ -213,7 +194,6 @@ std::string Engine::snapshot() const {
   for (const Partition& p : partitions_) {
     w.put<std::uint8_t>(p.active ? 1 : 0);
     w.put<std::uint8_t>(p.idle ? 1 : 0);
-    w.put<std::int64_t>(p.replay_until);
     p.filter.save(w);
   }
   return w.take();
@@ -229,7 +209,6 @@ bool Engine::restore(std::string_view snapshot) {
     Partition& p = partitions_.emplace_back(opts_.outlier);
     p.active = r.get<std::uint8_t>() != 0;
     p.idle = r.get<std::uint8_t>() != 0;
-    p.replay_until = r.get<std::int64_t>();
     if (!p.filter.load(r)) return false;
   }
   return r.ok() && r.at_end();

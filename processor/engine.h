@@ -99,16 +99,6 @@ class Engine final : private FrameVerdicts, private ResultSink {
   void assign_partition(std::int32_t p);
   void revoke_partition(std::int32_t p);
   void set_partition_idle(std::int32_t p, bool idle);
-  // Where a restart must re-read partition p so that nothing not yet emitted
-  // is lost: the smallest offset still counted only in open windows or held
-  // as a suspect, else next_offset.
-  std::int64_t safe_offset(std::int32_t p, std::int64_t next_offset) const;
-  // After a restart from a safe offset: frames of partition p below
-  // processed_until were handled before the restart. Their windows that were
-  // final by watermark_ms were emitted then, so such a frame that now counts
-  // nowhere is skipped, not rejected as late, and their rejects were already
-  // delivered, so they are not sent again.
-  void resume_partition(std::int32_t p, std::int64_t processed_until, std::int64_t watermark_ms);
   // End of input: resolve suspects, emit every open window as final.
   void finish();
 
@@ -152,7 +142,6 @@ class Engine final : private FrameVerdicts, private ResultSink {
     OutlierFilter filter;
     bool active{false};
     bool idle{false};
-    std::int64_t replay_until{INT64_MIN};
     bool ended{false};
     // What the forwarder was last told; re-sent after a restore.
     bool reported{false};

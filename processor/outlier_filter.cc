@@ -68,14 +68,6 @@ bool OutlierFilter::load(SnapshotReader& r) {
   return r.ok();
 }
 
-std::int64_t OutlierFilter::min_held_offset() const {
-  std::int64_t low = INT64_MAX;
-  for (const Cluster& c : clusters_) {
-    for (const Held& h : c.members) low = std::min(low, h.pos.offset);
-  }
-  return low;
-}
-
 void OutlierFilter::accept(const FrameRef& f, FrameVerdicts& out) {
   const auto k = static_cast<std::size_t>(opts_.partition_time_confirm);
   // A snapshot taken under a larger N: start the ring over (ptime stays).

@@ -69,8 +69,6 @@ class OutlierFilter {
   // immediate step. nullopt until a frame is accepted.
   std::optional<std::int64_t> partition_time() const { return ptime_; }
   std::size_t pending() const;
-  // Smallest source offset among held suspects (INT64_MAX when none).
-  std::int64_t min_held_offset() const;
 
   // The whole filter: partition time, recent ts, held suspects. Without
   // bytes the suspects keep their ts, uid hash and source position only (no

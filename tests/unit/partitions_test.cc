@@ -1,5 +1,5 @@
 // Kafka-mode engine behaviour: several partitions in one watermark, idle
-// partitions, safe offsets and resuming after a restart.
+// partitions.
 #include <gtest/gtest.h>
 
 #include "processor/engine.h"
@@ -59,35 +59,6 @@ TEST(Partitions, WatermarkIsTheSlowestPartitions) {
   EXPECT_EQ(k.results.brief(), (V{"minute/1468244340:1/3/r0"}));
   k.engine.revoke_partition(1);
   EXPECT_EQ(k.engine.partition_times().size(), 1u);
-}
-
-TEST(Partitions, SafeOffsetIsTheOldestFrameInAnOpenWindow) {
-  Kafka k;
-  k.engine.assign_partition(0);
-  EXPECT_EQ(k.engine.safe_offset(0, 0), 0);
-  for (int i = 0; i < 3; ++i) k.frame(0, 10 + i, T0 + i, "a");
-  EXPECT_EQ(k.engine.safe_offset(0, 13), 10) << "minute T0 is open";
-  for (int i = 0; i < 3; ++i) k.frame(0, 13 + i, T0 + 65 + i, "b");  // minute T0 final
-  EXPECT_EQ(k.engine.safe_offset(0, 16), 13);
-  k.frame(0, 16, T0 + 65 + 100000, "flip");  // held as a suspect
-  EXPECT_EQ(k.engine.safe_offset(0, 17), 13);
-  for (int i = 0; i < 3; ++i) k.frame(0, 17 + i, T0 + 130 + i, "c");
-  EXPECT_EQ(k.engine.safe_offset(0, 20), 17) << "the suspect was rejected, minute T0+60 final";
-}
-
-TEST(Partitions, ResumedFramesAreNotRejectedOrCountedTwice) {
-  Kafka k;
-  k.engine.assign_partition(0);
-  // Before the restart, offsets < 6 were processed and minute T0 was emitted;
-  // the task re-reads from offset 3.
-  k.engine.resume_partition(0, 6, (T0 + 60) * 1000);
-  for (int i = 3; i < 6; ++i) k.frame(0, i, T0 + 20, "old");
-  for (int i = 6; i < 9; ++i) k.frame(0, i, T0 + 70 + i, "new");
-  k.frame(0, 9, T0 + 30, "late");
-  k.engine.finish();
-  EXPECT_EQ(k.results.brief(), (V{"minute/1468244400:1/3/r0"}));
-  ASSERT_EQ(k.rejects.all.size(), 1u) << "only the really late frame";
-  EXPECT_EQ(k.engine.stats().replayed, 3u);
 }
 
 TEST(ParallelParser, AppliesEveryLineInOrderWhateverTheThreads) {
