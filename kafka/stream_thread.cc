@@ -182,7 +182,11 @@ class ConsumerOffsets final : public GroupConsumer {
     if (report_if_denied(e, Access{offsets.front().topic, "READ", app_, "", "IDEMPOTENT_WRITE"})) {
       return Result::fail(Failure::denied, RdKafka::err2str(e));
     }
-    return Result::fail(e == RdKafka::ERR__FATAL ? Failure::fatal : Failure::retriable, RdKafka::err2str(e));
+    if (e == RdKafka::ERR__FATAL) return Result::fail(Failure::fatal, RdKafka::err2str(e));
+    // The group is rebalancing or moved on: only polling rejoins it.
+    const bool rebalance = e == RdKafka::ERR_REBALANCE_IN_PROGRESS || e == RdKafka::ERR_ILLEGAL_GENERATION ||
+                           e == RdKafka::ERR_UNKNOWN_MEMBER_ID || e == RdKafka::ERR__STATE;
+    return Result::fail(rebalance ? Failure::abortable : Failure::retriable, RdKafka::err2str(e));
   }
 
  private:

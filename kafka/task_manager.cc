@@ -147,12 +147,14 @@ TaskManager::Outcome TaskManager::commit_offsets(const Offsets& positions) {
     if (!tasks_.post_commit()) failed_ = true;
     return failed_ ? Outcome::failed : Outcome::committed;
   }
-  if (r.failure != Failure::retriable) {
+  if (r.failure == Failure::fatal || r.failure == Failure::fenced || r.failure == Failure::denied) {
     // A failed delivery is a lost record: a restart must read its input again.
     if (r.failure != Failure::denied) klog().error("not committing offsets: {}", r.message);
     failed_ = true;
     return Outcome::failed;
   }
+  // Retriable past the call's bound, or abortable (a rebalance under way:
+  // only polling the consumer moves it on): the next commit tries again.
   const Clock::time_point now = bounds_.now();
   if (!failing_since_) failing_since_ = started;
   if (now - *failing_since_ >= bounds_.budget) {

@@ -52,7 +52,8 @@ constexpr std::int64_t kOffsetBeginning = -2;
 enum class Failure {
   none,
   retriable,  // the same call may succeed later (a timeout, a broker restarting)
-  abortable,  // the transaction cannot commit; abort it and rewind
+  abortable,  // the transaction cannot commit: abort it and rewind (at_least_once:
+              // the offsets cannot be committed now, e.g. in a rebalance)
   fatal,      // this producer (or consumer) is unusable
   fenced,     // the transactional id has a newer epoch (a timed-out transaction, or another process)
   denied,     // a refused ACL or login: reported already (kafka/client.h)

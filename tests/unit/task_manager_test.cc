@@ -611,6 +611,18 @@ TEST(TaskManager, AtLeastOnceRetriedCommitThatSucceedsIsNotAFailure) {
   EXPECT_EQ(s.group.committed.at({"in", 0}), 8);
 }
 
+TEST(TaskManager, AtLeastOnceCommitRefusedInARebalanceWaitsForTheNextCommit) {
+  Replica r(false);
+  r.read(5);
+  r.consumer.commit_script.then(Failure::abortable, 1, "Broker: Specified group generation id is not valid");
+  EXPECT_EQ(r.commit(), TaskManager::Outcome::failed);
+  EXPECT_EQ(r.j.count("commit_offsets"), 1);  // no retry before the consumer polled
+  EXPECT_TRUE(r.slept.empty());
+  EXPECT_FALSE(r.manager->failed());
+  EXPECT_EQ(r.commit(), TaskManager::Outcome::committed);
+  EXPECT_EQ(r.group.committed.at({"in", 0}), 5);
+}
+
 TEST(TaskManager, AtLeastOnceCommitThatNeverSucceedsWithinItsBoundIsAFailure) {
   LogCapture log;
   CommitBounds b;
