@@ -6,9 +6,12 @@ real tools (podman, podman-compose, promtool). One case per invocation:
                               accepted; generated frames through `--input -` equal the oracle;
                               SIGTERM to PID 1 ends the run with exit 0 and its results
     deploy_test.py compose    docker/compose.yaml with tests/deploy/compose.kafka.yaml (Kafka for
-                              Redpanda): frames produced, one replica killed -9 and restarted by
-                              its restart policy, results (read_committed) equal the oracle;
-                              Prometheus scrapes it and loads the alert rules; stop is SIGTERM, exit 0
+                              Redpanda): two replicas share the tasks (uniqd_tasks on each), frames
+                              produced, the replica holding the count tasks killed -9 while it works
+                              and restarted by its restart policy, the tasks shared again and their
+                              state restored, results (read_committed) equal the oracle, each window
+                              once; Prometheus scrapes both and loads the alert rules; stop is
+                              SIGTERM, exit 0 for both
     deploy_test.py k8s        kubectl kustomize base + overlay; a real kube-apiserver + etcd (built from
                               the Go module proxy, scripts/k8s-tools) accepts them (server-side dry
                               run, strict), stores the overlay, refuses two broken manifests; the
@@ -130,6 +133,7 @@ def case_image() -> None:
             raise TestFailure(f"uniqd in the image differs from the oracle at final result #{first}: "
                               f"{ef[first:first + 1]} vs {of[first:first + 1]} ({len(ef)} vs {len(of)} results)")
         log(f"--input -: {len(ef)} final results equal the oracle's")
+        check_parse_threads_follow_cpu_limit()
 
         # SIGTERM reaches uniqd as PID 1: it emits what is due and exits 0 (podman stop sends
         # STOPSIGNAL, then KILL after -t seconds; a KILL would give 137).
@@ -170,6 +174,34 @@ def case_image() -> None:
                 podman("rm", "-f", "-v", name, check=False)
 
 
+def uniqd_threads(cpus: int) -> int:
+    """Threads of `uniqd --input -` (the image's config: parse_threads 0) in a container limited to
+    `cpus` CPUs, once it reads (its parse threads start before the first frame)."""
+    script = (
+        "(sleep 60 | exec /usr/local/bin/uniqd --input - --no-progress >/dev/null) & pid=; "
+        "for i in $(seq 80); do for p in /proc/[0-9]*; do "
+        "[ \"$(cat $p/comm 2>/dev/null)\" = uniqd ] && pid=${p#/proc/}; done; "
+        "[ -n \"$pid\" ] && break; sleep 0.25; done; "
+        "[ -n \"$pid\" ] || { echo 'uniqd did not start' >&2; exit 1; }; "
+        "sleep 3; ls /proc/$pid/task | wc -l")
+    out = podman("run", "--rm", "--no-healthcheck", "--cpus", str(cpus), "--entrypoint", "/bin/bash", IMAGE,
+                 "-c", script, timeout=90).stdout.decode().strip()
+    check(out.isdigit(), f"thread count of uniqd with --cpus {cpus}: {out!r}")
+    return int(out)
+
+
+def check_parse_threads_follow_cpu_limit() -> None:
+    """parse_threads: 0 counts the CPUs of the container's cgroup quota (the k8s limits.cpu), not
+    the host's cores: 1 CPU parses inline, 2 CPUs start two parse threads."""
+    if (os.cpu_count() or 1) < 2:
+        log("parse threads vs --cpus: skipped (fewer than 2 cores)")
+        return
+    one, two = uniqd_threads(1), uniqd_threads(2)
+    check(two - one == 2, f"parse_threads 0: uniqd had {one} threads with --cpus 1 and {two} with --cpus 2 "
+          "(expected 2 more: two parse threads for 2 CPUs, none for 1)")
+    log(f"parse_threads 0 follows the CPU limit: {one} thread(s) with --cpus 1, {two} with --cpus 2")
+
+
 def wait_ready(name: str, timeout: float) -> None:
     """Healthchecks do not run without systemd: ask /readyz from inside the container."""
     probe = ("exec 3<>/dev/tcp/127.0.0.1/9464 && printf 'GET /readyz HTTP/1.0\\r\\n\\r\\n' >&3 "
@@ -184,12 +216,13 @@ def wait_ready(name: str, timeout: float) -> None:
 
 # ---------------------------------------------------------------- compose
 
-# The replicas the compose test runs. docker/compose.yaml has two (uniqd-1, uniqd-2) sharing one
-# application_id; until scale-out lands in main a second instance fences the first (README), so
-# the test runs one. Make it "uniqd-1,uniqd-2" here once two replicas split the partitions
-# (UNIQD_DEPLOY_REPLICAS=uniqd-1,uniqd-2 tries it meanwhile).
-REPLICAS = os.environ.get("UNIQD_DEPLOY_REPLICAS", "uniqd-1").split(",")
+# The replicas the compose test runs: docker/compose.yaml's two, sharing one application_id (one
+# consumer group). UNIQD_DEPLOY_REPLICAS=uniqd-1 runs one.
+REPLICAS = os.environ.get("UNIQD_DEPLOY_REPLICAS", "uniqd-1,uniqd-2").split(",")
 FRAMES = 60000
+# docker/compose.yaml's topics service creates `frames` with 4 partitions; uniqd's default
+# state_store.shards is 4: 4 ingest, 4 count and 4 sum tasks to share.
+TASKS = {"ingest": 4, "count": 4, "sum": 4}
 
 
 def free_port() -> int:
@@ -295,6 +328,51 @@ def result_lines(text: str) -> list[dict]:
     return out
 
 
+class Replica:
+    """One uniqd service of the compose project and its metrics port on the host."""
+
+    def __init__(self, c: Compose, service: str, port: int):
+        self.c, self.service, self.url = c, service, f"http://127.0.0.1:{port}"
+
+    def ready(self) -> bool:
+        return http_get(self.url + "/readyz")[0] == 200
+
+    def metrics(self) -> str | None:
+        code, text = http_get(self.url + "/metrics")
+        return text if code == 200 else None
+
+    def tasks(self) -> dict[str, int] | None:
+        text = self.metrics()
+        if text is None or "uniqd_tasks{" not in text:
+            return None
+        return {k: int(metric(text, "uniqd_tasks", f'kind="{k}"')) for k in TASKS}
+
+    def state(self) -> tuple[str, int]:
+        """(pid, restart count) of its container."""
+        st = podman("inspect", "--format", "{{.State.Pid}} {{.RestartCount}}", self.c.container(self.service),
+                    check=False).stdout.decode().split()
+        return (st[0], int(st[1])) if len(st) == 2 else ("", -1)
+
+
+def wait_tasks_shared(reps: list[Replica], timeout: float, when: str) -> dict[str, dict[str, int]]:
+    """Until the group settled: every replica holds tasks, and together exactly TASKS (a task held
+    twice or by nobody means a rebalance is still under way)."""
+    last = {}
+    def shared():
+        last.clear()
+        for r in reps:
+            t = r.tasks()
+            if t is None:
+                return None
+            last[r.service] = t
+        totals = {k: sum(t[k] for t in last.values()) for k in TASKS}
+        return dict(last) if totals == TASKS and all(sum(t.values()) > 0 for t in last.values()) else None
+    try:
+        return wait_until(shared, timeout, f"the replicas to share the tasks {when}")
+    except TestFailure as e:
+        raise TestFailure(f"{e}; uniqd_tasks last seen: {last}")
+
+
 def case_compose() -> None:
     t0 = time.monotonic()
     for what in ("image", "kafka-image", "prometheus-image"):
@@ -305,7 +383,9 @@ def case_compose() -> None:
     env = {k: str(v) for k, v in ports.items()}
     env["FRAMES"] = str(FRAMES)
     c = Compose(f"uniqd-test-{os.getpid()}", env)
-    metrics_url = f"http://127.0.0.1:{ports['UNIQD_1_PORT']}"
+    for r in REPLICAS:
+        check(re.fullmatch(r"uniqd-[12]", r) is not None, f"UNIQD_DEPLOY_REPLICAS: no service {r!r} in compose.yaml")
+    reps = [Replica(c, r, ports[f"UNIQD_{r.split('-')[1]}_PORT"]) for r in REPLICAS]
     try:
         with tempfile.TemporaryDirectory(prefix="uniqd-deploy-") as work:
             frames = os.path.join(work, "frames.jsonl")
@@ -324,36 +404,55 @@ def case_compose() -> None:
         must = {k for k, r in want.items() if r["window"] == "minute" and r["end_ts"] <= last_ts - 30}
         check(len(must) >= 5, f"only {len(must)} closed minute windows in {FRAMES} frames: tests nothing")
 
-        # The broker, topics, uniqd, the consumer and Prometheus first; frames once uniqd is ready.
+        # The broker, topics, uniqd, the consumer and Prometheus first; frames once the replicas
+        # share the tasks.
         c("up", "-d", "--no-deps", "redpanda", "topics", *REPLICAS, "results", "prometheus")
         label = f"label=io.podman.compose.project={c.name}"
         names = podman("ps", "-a", "--format", "{{.Names}}", "--filter", label).stdout.decode().split()
         extra = [n for n in names if re.search(r"_uniqd-\d+_", n) and not any(f"_{r}_" in n for r in REPLICAS)]
         check(not extra, f"podman-compose started replicas the test did not ask for: {extra}")
-        wait_until(lambda: http_get(metrics_url + "/readyz")[0] == 200, 240, "uniqd-1 /readyz")
-        log("uniqd-1 ready")
+        wait_until(lambda: all(r.ready() for r in reps), 240, f"/readyz of {', '.join(REPLICAS)}")
+        shared = wait_tasks_shared(reps, 120, "after the start")
+        log(f"{', '.join(REPLICAS)} ready; uniqd_tasks: {shared}")
         c("up", "-d", "--no-deps", "producer")
 
-        # Kill uniqd-1 (SIGKILL to its process, as a crash would) once it has committed some of the
-        # input and has more to read; its restart policy brings it back.
+        # Kill a replica while it works (SIGKILL to its process, as a crash would): the one holding
+        # the most count tasks (uid sets in RocksDB + changelog: the restore that matters), once it
+        # has committed some of its work; its restart policy brings it back. A replica may hold no
+        # input partition at all (uniqd_frames_total, what its ingest tasks read, then stays 0: the
+        # cause of a timeout when this waited for it), so its work shows as (window, uid) pairs
+        # held, and a commit after they were held puts some in the changelog.
+        victim = max(reps, key=lambda r: (shared[r.service]["count"], shared[r.service]["ingest"]))
+        check(shared[victim.service]["count"] > 0, f"no replica holds a count task: {shared}")
+        first_commit_with_pairs = []
         def midway():
-            code, text = http_get(metrics_url + "/metrics")
-            return code == 200 and metric(text, "uniqd_transactions_total", 'outcome="committed"') >= 1 \
-                and metric(text, "uniqd_frames_total") > 0
-        wait_until(midway, 240, "uniqd-1 to commit a first transaction", 0.2)
-        code, text = http_get(metrics_url + "/metrics")
-        seen = metric(text, "uniqd_frames_total")
-        pid = podman("inspect", "--format", "{{.State.Pid}}", c.container("uniqd-1")).stdout.decode().strip()
-        check(pid.isdigit() and int(pid) > 1, f"no pid for {c.container('uniqd-1')}: {pid!r}")
+            text = victim.metrics()
+            if text is None:
+                return False
+            committed = metric(text, "uniqd_transactions_total", 'outcome="committed"')
+            if not first_commit_with_pairs:
+                if metric(text, "uniqd_state_pairs") > 0:
+                    first_commit_with_pairs.append(committed + 1)
+                return False
+            return committed >= first_commit_with_pairs[0]
+        wait_until(midway, 240, f"{victim.service} to commit some of its work", 0.2)
+        seen = {r.service: metric(r.metrics() or "", "uniqd_frames_total") for r in reps}
+        pairs = metric(victim.metrics() or "", "uniqd_state_pairs")
+        pid, _ = victim.state()
+        check(pid.isdigit() and int(pid) > 1, f"no pid for {c.container(victim.service)}: {pid!r}")
         os.kill(int(pid), 9)
-        log(f"killed uniqd-1 (pid {pid}) after {seen:.0f} of {FRAMES} frames")
+        log(f"killed {victim.service} (pid {pid}, tasks {shared[victim.service]}, {pairs:.0f} pairs held); "
+            f"frames read so far of {FRAMES}: {seen}")
         def restarted():
-            st = podman("inspect", "--format", "{{.State.Pid}} {{.RestartCount}}", c.container("uniqd-1"),
-                        check=False).stdout.decode().split()
-            return len(st) == 2 and st[0] not in ("0", pid) and int(st[1]) >= 1
-        wait_until(restarted, 120, "the restart policy to restart uniqd-1")
-        wait_until(lambda: http_get(metrics_url + "/readyz")[0] == 200, 240, "uniqd-1 /readyz after the kill")
-        log("uniqd-1 restarted and ready")
+            p, n = victim.state()
+            return p not in ("", "0", pid) and n >= 1
+        wait_until(restarted, 120, f"the restart policy to restart {victim.service}")
+        wait_until(victim.ready, 240, f"{victim.service} /readyz after the kill")
+        shared = wait_tasks_shared(reps, 180, "after the kill")
+        # Whoever holds the killed replica's shards now restored them (RocksDB and/or changelog).
+        restored = {r.service: metric(r.metrics() or "", "uniqd_restore_pairs_total") for r in reps}
+        check(sum(restored.values()) > 0, f"no replica restored any pair after the kill: {restored}")
+        log(f"{victim.service} restarted and ready; uniqd_tasks: {shared}; pairs restored: {restored}")
 
         def complete():
             got = [r for r in result_lines(c.logs("results")) if r.get("final")]
@@ -376,26 +475,31 @@ def case_compose() -> None:
                                 f"oracle {w['unique_users']}/{w['frames']}")
         check(not problems, f"{len(problems)} problems in the results read back (read_committed):\n  "
               + "\n  ".join(problems[:10]))
-        log(f"{len(got)} final results read back equal the oracle's ({len(must)} closed minutes required)")
+        log(f"{len(got)} final results read back equal the oracle's, each once ({len(must)} closed minutes required)")
 
-        # Prometheus scrapes the replica and loaded the alert rules.
+        # Prometheus scrapes every replica and loaded the alert rules.
         prom = f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}"
         def scraped():
             code, text = http_get(prom + "/api/v1/targets")
             if code != 200:
                 return None
             t = json.loads(text)["data"]["activeTargets"]
-            return [x for x in t if x["health"] == "up" and "uniqd-1" in x["scrapeUrl"]]
-        wait_until(scraped, 120, "Prometheus to scrape uniqd-1")
+            up = {r.service for r in reps for x in t if x["health"] == "up" and f"//{r.service}:" in x["scrapeUrl"]}
+            return up if len(up) == len(reps) else None
+        wait_until(scraped, 120, f"Prometheus to scrape {', '.join(REPLICAS)}")
         code, text = http_get(prom + "/api/v1/rules")
         names = {r["name"] for g in json.loads(text)["data"]["groups"] for r in g["rules"]} if code == 200 else set()
         check("UniqdCommitFailures" in names, f"Prometheus did not load alerts.yaml (rules: {sorted(names)})")
-        log(f"Prometheus scrapes uniqd-1 and loaded {len(names)} alert rules")
+        log(f"Prometheus scrapes {', '.join(REPLICAS)} and loaded {len(names)} alert rules")
 
-        # SIGTERM: compose stop ends uniqd gracefully (exit 0, not the KILL after the grace period).
-        c("stop", *REPLICAS, timeout=180)
-        code = podman("inspect", "--format", "{{.State.ExitCode}}", c.container("uniqd-1")).stdout.decode().strip()
-        check(code == "0", f"uniqd-1 exited {code} on compose stop:\n{c.logs('uniqd-1')[-2000:]}")
+        # SIGTERM: compose stop ends every replica gracefully (exit 0, not the KILL after the grace
+        # period), the last ones while they take over the first ones' tasks.
+        t_stop = time.monotonic()
+        c("stop", *REPLICAS, timeout=300)
+        for r in reps:
+            code = podman("inspect", "--format", "{{.State.ExitCode}}", c.container(r.service)).stdout.decode().strip()
+            check(code == "0", f"{r.service} exited {code} on compose stop:\n{c.logs(r.service)[-2000:]}")
+        log(f"compose stop: {', '.join(REPLICAS)} exited 0 in {time.monotonic() - t_stop:.0f} s")
     except TestFailure:
         for svc in ("redpanda", "topics", "producer", *REPLICAS):
             print(f"--- logs of {svc} (last 25 lines)\n" + "\n".join(c.logs(svc).splitlines()[-25:]), file=sys.stderr)
@@ -513,6 +617,13 @@ def case_k8s() -> None:
             check(any(t["metadata"]["name"] == "state" for t in sts["spec"]["volumeClaimTemplates"]),
                   f"{name}: no volumeClaimTemplate 'state'")
             check(pod["spec"]["terminationGracePeriodSeconds"] >= 30, f"{name}: terminationGracePeriodSeconds too short")
+            # Parse threads follow limits.cpu only with parse_threads 0 (deploy_image checks that
+            # uniqd counts the cgroup quota).
+            res = c.get("resources", {})
+            check(all(k in res.get(w, {}) for w in ("requests", "limits") for k in ("cpu", "memory")),
+                  f"{name}: resources lack cpu/memory requests or limits: {res}")
+            check(re.search(r"^parse_threads: 0$", printed, re.M) is not None,
+                  f"{name}: parse_threads is not 0, so it does not follow limits.cpu:\n{printed}")
             check(int(pod["spec"]["securityContext"]["runAsUser"]) == int(img["User"].split(":")[0]),
                   f"{name}: runAsUser differs from the image's user {img['User']}")
         log("ConfigMap config accepted by uniqd with the pod's environment (password redacted, missing "
