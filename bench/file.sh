@@ -3,11 +3,13 @@
 # consumer, in one run (DESIGN §5). See bench/README.md.
 #
 #   bench/file.sh [--frames N] [--runs R] [--build DIR] [--python-frames P]
-#                 [--profile-frames F] [--no-profile] [--data hostile|challenge]
+#                 [--profile-frames F] [--no-profile] [--data both|hostile|challenge]
 #
 # Generates (once, cached in ${UNIQD_BENCH_DIR:-/tmp/uniqd-bench}) N
-# challenge-like frames (--data: uniqd-gen's hostile default profile, or its
-# challenge profile, shaped like the challenge generator's frames), then runs
+# challenge-like frames (--data: uniqd-gen's hostile default profile, its
+# challenge profile, shaped like the challenge generator's frames, or both,
+# the default: the whole run once per profile, then the ratios of both side
+# by side, for DESIGN §5's and issue 13's targets), then runs
 # R rounds; each round runs every contender once, in a rotated order, so that
 # all of them share the machine's noise:
 #   floor-ondemand  uniqd-parse-floor --mode ondemand  (the parse floor)
@@ -19,7 +21,9 @@
 # Rates are frames / wall seconds of the whole process; the table gives the
 # median over the rounds, the ratios are the median of the per-round ratios.
 # Then the parser's share of uniqd's time is measured with perf (cpu-clock
-# samples) and callgrind (instructions) on the first F frames.
+# samples) and callgrind (instructions) on the first F frames, and perf splits
+# uniqd-2threads' CPU time by thread: the main thread (cutting the file,
+# applying verdicts, counting, emitting) against the parse threads.
 # Markdown on stdout, progress on stderr, a final `BENCH_FILE {json}` line.
 set -euo pipefail
 
@@ -33,7 +37,7 @@ BUILD=""
 PY_FRAMES=100000
 PROFILE_FRAMES=20000
 PROFILE=1
-DATA_PROFILE=hostile
+DATA_PROFILE=both
 ARGS=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -44,10 +48,49 @@ while [ $# -gt 0 ]; do
     --profile-frames) PROFILE_FRAMES="$2"; shift 2 ;;
     --no-profile) PROFILE=0; shift ;;
     --data) DATA_PROFILE="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/file.sh: unknown option $1 (--help)" >&2; exit 2 ;;
   esac
 done
+if [ "$DATA_PROFILE" = both ]; then
+  # One run per profile (each its own rounds, under whatever load there is
+  # then), then their ratios side by side.
+  PASS=()
+  for ((i = 0; i < ${#ARGS[@]}; i++)); do
+    if [ "${ARGS[$i]}" = --data ]; then i=$((i + 1)); else PASS+=("${ARGS[$i]}"); fi
+  done
+  BOTH="$(mktemp -d "${TMPDIR:-/tmp}/uniqd-file-both.XXXXXX")"
+  trap 'rm -rf "$BOTH"' EXIT
+  for prof in hostile challenge; do
+    "$0" ${PASS[@]+"${PASS[@]}"} --data "$prof" | tee "$BOTH/$prof.md"
+    echo
+  done
+  python3 - "$BOTH/hostile.md" "$BOTH/challenge.md" <<'EOF'
+import json, sys
+runs = {}
+for prof, path in zip(("hostile", "challenge"), sys.argv[1:]):
+    line = [l for l in open(path) if l.startswith("BENCH_FILE ")][-1]
+    runs[prof] = json.loads(line[len("BENCH_FILE "):])
+print("## bench/file.sh — both profiles")
+print()
+print("Ratios of throughputs, median of the per-round ratios (by wall time: what two cores deliver on a quiet")
+print("machine; by CPU time: user+sys per frame, less sensitive to other load). Target (issue 13):")
+print("uniqd-2threads / floor-ondemand >= 1.0 by wall time on both profiles.")
+print()
+print("| profile | 2threads / ondemand, wall | 2threads / ondemand, CPU | inline / ondemand, wall | inline / ondemand, CPU "
+      "| 2threads-dom / ondemand, wall | load at start | load at end |")
+print("|---|---:|---:|---:|---:|---:|---|---|")
+load = lambda s: s.split("load average:")[-1].strip()
+for prof, d in runs.items():
+    r = d["ratios"]
+    print(f"| {prof} | {r['uniqd-2threads/floor-ondemand']} | {r['uniqd-2threads/floor-ondemand (cpu)']} | "
+          f"{r['uniqd-inline/floor-ondemand']} | {r['uniqd-inline/floor-ondemand (cpu)']} | "
+          f"{r['uniqd-2threads-dom/floor-ondemand']} | {load(d['load_start'])} | {load(d['load_end'])} |")
+print()
+print("BENCH_FILE_BOTH " + json.dumps({p: d["ratios"] for p, d in runs.items()}, separators=(",", ":")))
+EOF
+  exit 0
+fi
 BUILD="$(bench_find_build bench/file.sh "$BUILD" uniqd uniqd-gen uniqd-parse-floor)"
 [ "$PY_FRAMES" -le "$FRAMES" ] || PY_FRAMES="$FRAMES"
 [ "$PROFILE_FRAMES" -le "$FRAMES" ] || PROFILE_FRAMES="$FRAMES"
@@ -63,7 +106,7 @@ GEN_OPTS=(--rate 1000 --users 100000 --frame-bytes 2000 --seed 42 --max-delay 8 
 case "$DATA_PROFILE" in
   hostile) ;;
   challenge) GEN_OPTS+=(--profile challenge) ;;
-  *) echo "bench/file.sh: --data must be hostile or challenge" >&2; exit 2 ;;
+  *) echo "bench/file.sh: --data must be both, hostile or challenge" >&2; exit 2 ;;
 esac
 key="$(echo "${GEN_OPTS[*]}" | md5sum | cut -c1-8)"
 FILE="$DATA/frames-$FRAMES-$key.jsonl"
@@ -127,7 +170,7 @@ done
 SUMMARY="$(grep -o '[0-9]* frames (.*' "$WORK/uniqd-inline.1.stderr" | tail -1 || true)"
 
 # ---------------------------------------------------------------- parser share
-PERF_SHARE="n/a" CG_SHARE="n/a" PERF_NOTE="" CG_NOTE=""
+PERF_SHARE="n/a" CG_SHARE="n/a" PERF_NOTE="" CG_NOTE="" THREADS_SHARE="n/a" THREADS_NOTE=""
 PROFILE_FILE="$DATA/frames-$FRAMES-$key.head$PROFILE_FRAMES.jsonl"
 classify() {  # stdin: "percent symbol-or-dso..." lines -> shares by part
   awk '{
@@ -148,6 +191,16 @@ if [ "$PROFILE" -eq 1 ]; then
       awk '/^ *[0-9.]+%/ { sub(/%/, "", $1); print }' >"$WORK/perf.syms"
     PERF_SHARE="$(classify <"$WORK/perf.syms")"
     PERF_NOTE="$(head -8 "$WORK/perf.syms" | awk '{ p = $1; $1 = ""; printf "%s%%%s; ", p, substr($0, 1, 70) }')"
+    log "perf: sampling uniqd-2threads (cpu-clock) by thread"
+    perf record -q -e cpu-clock -F 2000 -o "$WORK/perf2.data" -- $(cmd_of uniqd-2threads) >/dev/null 2>"$WORK/perf2.stderr"
+    # The main thread is named uniqd, the parse threads uniqd-parse.
+    THREADS_SHARE="$(perf report -i "$WORK/perf2.data" --no-children --sort comm --stdio 2>/dev/null |
+      awk '/^ *[0-9.]+%/ { printf "%s %s; ", $2, $1 }')"
+    for comm in uniqd uniqd-parse; do
+      top="$(perf report -i "$WORK/perf2.data" --comms "$comm" --no-children --sort sym --stdio 2>/dev/null |
+        awk '/^ *[0-9.]+%/ { p = $1; $1 = ""; printf "%s%s; ", p, substr($0, 1, 60) }' | cut -d';' -f1-6)"
+      THREADS_NOTE+="  - $comm, top symbols (percent of all samples): $top"$'\n'
+    done
   else
     PERF_NOTE="perf record not permitted here"
   fi
@@ -233,6 +286,9 @@ EOF
   echo
   echo "- perf cpu-clock samples, whole file: ${PERF_SHARE}"
   [ -z "$PERF_NOTE" ] || echo "  - top symbols: $PERF_NOTE"
+  echo "- perf cpu-clock samples of uniqd-2threads by thread (uniqd = the main thread: cutting the file, applying" \
+       "verdicts, counting, emitting; uniqd-parse = the parse threads): ${THREADS_SHARE}"
+  [ -z "$THREADS_NOTE" ] || printf '%s' "$THREADS_NOTE"
   echo "- callgrind instructions, first $PROFILE_FRAMES frames: ${CG_SHARE}"
   [ -z "$CG_NOTE" ] || echo "  - top functions: $CG_NOTE"
   echo "- floor-dom CPU time / uniqd-inline CPU time (the same DOM parse and line reading, nothing else; medians): $(python3 -c "

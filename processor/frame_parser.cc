@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <initializer_list>
 #include <charconv>
 #include <emmintrin.h>
 #include <cmath>
@@ -235,11 +234,10 @@ bool escapes_valid(const std::uint8_t* p, const std::uint8_t* end) noexcept {
 }
 
 // The structural engine's grammar (see parse_structural). Token classes, by
-// the first byte of a structural; kBefore is the virtual token before the
-// first one.
+// the first byte of a structural.
 constexpr std::uint8_t kOpenObject = 0, kCloseObject = 1, kOpenArray = 2, kCloseArray = 3, kColon = 4,
-                       kComma = 5, kString = 6, kScalar = 7, kOther = 8, kBefore = 9, kClasses = 10;
-// The container a token is in (for a closing bracket, the one it closes).
+                       kComma = 5, kString = 6, kScalar = 7, kOther = 8, kClasses = 9;
+// Container kinds: of the container a token is in, and of the one above it.
 constexpr std::uint8_t kNoContainer = 0, kInObject = 1, kInArray = 2;
 constexpr std::uint32_t kMaxDepth = 256;
 
@@ -256,73 +254,132 @@ constexpr std::array<std::uint8_t, 256> kTokenClass = [] {
   for (unsigned char c : std::string_view("tfn-0123456789")) t[c] = kScalar;
   return t;
 }();
-constexpr std::array<std::int8_t, kClasses> kDepthChange = {1, -1, 1, -1, 0, 0, 0, 0, 0, 0};
-constexpr std::array<std::uint8_t, kClasses> kContainerOpened = {kInObject, 0, kInArray, 0, 0, 0, 0, 0, 0, 0};
+constexpr std::array<std::int8_t, kClasses> kDepthChange = {1, -1, 1, -1, 0, 0, 0, 0, 0};
+constexpr std::array<std::uint8_t, kClasses> kContainerOpened = {kInObject, 0, kInArray, 0, 0, 0, 0, 0, 0};
 
-constexpr bool in(std::uint8_t c, std::initializer_list<std::uint8_t> set) {
-  for (std::uint8_t s : set) {
-    if (c == s) return true;
+// A structural's first byte -> its class (bits 0-3), the container it opens
+// (bits 4-5) and its depth change + 1 (bits 6-7): one load per token.
+constexpr std::array<std::uint8_t, 256> kByteToken = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (std::size_t b = 0; b < 256; ++b) {
+    const std::uint8_t c = kTokenClass[b];
+    t[b] = static_cast<std::uint8_t>(c | (kContainerOpened[c] << 4) | ((kDepthChange[c] + 1) << 6));
   }
-  return false;
+  return t;
+}();
+
+// JSON's grammar over tokens as an automaton: the state says what may come
+// next; a closing bracket returns to what follows a value in the container
+// above (the kind of that container is part of the lookup). The one root is
+// an object. Error is absorbing.
+constexpr std::uint8_t kBeforeRoot = 0, kAfterRoot = 1, kError = 2,
+                       kObjectStart = 3,  // after '{': a key or '}'
+                       kObjectColon = 4,  // after a key: ':'
+                       kObjectValue = 5,  // after ':': a value
+                       kObjectNext = 6,   // after a member's value: ',' or '}'
+                       kObjectKey = 7,    // after ',': a key
+                       kArrayStart = 8,   // after '[': a value or ']'
+                       kArrayValue = 9,   // after ',': a value
+                       kArrayNext = 10,   // after an element: ',' or ']'
+                       kStates = 11;
+static_assert(kStates <= 16 && kClasses <= 16);
+
+// Index: (kind of the container above, state, class), 3 x 16 x 16.
+constexpr std::size_t kGrammarIndexes = std::size_t{3} << 8;
+constexpr std::size_t grammar_index(std::uint8_t above, std::uint8_t state, std::uint8_t c) {
+  return (std::size_t{above} << 8) | (std::size_t{state} << 4) | c;
 }
-
-// May token c (in container ctx) follow p, itself after pp? JSON's grammar as
-// token triples: a key is a string after '{' or ',' in an object and must be
-// followed by ':', values in an object come after ':', an array holds no ':',
-// brackets close the container they are in, and the one root is an object.
-constexpr bool may_follow(std::uint8_t ctx, std::uint8_t pp, std::uint8_t p, std::uint8_t c) {
-  constexpr std::uint8_t S = kString, V = kScalar;
-  bool pair = false;
-  switch (p) {
-    case kBefore: pair = c == kOpenObject; break;
-    case kOpenObject: pair = in(c, {S, kCloseObject}); break;
-    case kOpenArray: pair = in(c, {kOpenObject, kOpenArray, S, V, kCloseArray}); break;
-    case kColon:
-    case kComma: pair = in(c, {kOpenObject, kOpenArray, S, V}); break;
-    case S: pair = in(c, {kColon, kComma, kCloseObject, kCloseArray}); break;
-    case V:
-    case kCloseObject:
-    case kCloseArray: pair = in(c, {kComma, kCloseObject, kCloseArray}); break;
-    default: pair = false;
-  }
-  if (!pair) return false;
-  switch (ctx) {
-    case kNoContainer: return c == kOpenObject && p == kBefore;
-    case kInObject:
-      if (in(c, {kOpenObject, kOpenArray, V})) return p == kColon;
-      if (c == S) return in(p, {kOpenObject, kComma, kColon});
-      if (c == kColon) return p == S && in(pp, {kOpenObject, kComma});
-      if (in(c, {kComma, kCloseObject})) return p != S || pp == kColon;
-      return false;  // ']'
-    case kInArray: return !in(c, {kCloseObject, kColon});
-    default: return false;
+constexpr std::uint8_t next_state(std::uint8_t above, std::uint8_t state, std::uint8_t c) {
+  const std::uint8_t after_value = above == kNoContainer ? kAfterRoot : above == kInObject ? kObjectNext : kArrayNext;
+  auto value = [&](std::uint8_t then) -> std::uint8_t {
+    switch (c) {
+      case kOpenObject: return kObjectStart;
+      case kOpenArray: return kArrayStart;
+      case kString:
+      case kScalar: return then;
+      default: return kError;
+    }
+  };
+  switch (state) {
+    case kBeforeRoot: return c == kOpenObject ? kObjectStart : kError;
+    case kObjectStart: return c == kString ? kObjectColon : c == kCloseObject ? after_value : kError;
+    case kObjectColon: return c == kColon ? kObjectValue : kError;
+    case kObjectValue: return value(kObjectNext);
+    case kObjectNext: return c == kComma ? kObjectKey : c == kCloseObject ? after_value : kError;
+    case kObjectKey: return c == kString ? kObjectColon : kError;
+    case kArrayStart: return c == kCloseArray ? after_value : value(kArrayNext);
+    case kArrayValue: return value(kArrayNext);
+    case kArrayNext: return c == kComma ? kArrayValue : c == kCloseArray ? after_value : kError;
+    default: return kError;  // after the root, or an error
   }
 }
-
-// Everything the loop needs about one token, from one byte looked up by
-// (container, class two back, class one back, class): 4 bits per class.
-constexpr std::uint8_t kRejected = 0x80, kKeyShape = 0x40, kIsScalar = 0x20;
-// Bits 3-4: the depth change + 1; bits 0-1: the container kind it opens.
-constexpr std::size_t kStepIndexes = std::size_t{3} << 12;
-constexpr std::array<std::uint8_t, kStepIndexes> kStep = [] {
-  std::array<std::uint8_t, kStepIndexes> t{};
-  for (auto& v : t) v = kRejected;
-  for (std::uint8_t ctx = 0; ctx < 3; ++ctx) {
-    for (std::uint8_t pp = 0; pp < kClasses; ++pp) {
-      for (std::uint8_t p = 0; p < kClasses; ++p) {
-        for (std::uint8_t c = 0; c < kClasses; ++c) {
-          std::uint8_t v = may_follow(ctx, pp, p, c) ? 0 : kRejected;
-          if (c == kString && (p == kOpenObject || p == kComma)) v |= kKeyShape;
-          if (c == kScalar) v |= kIsScalar;
-          v |= static_cast<std::uint8_t>((kDepthChange[c] + 1) << 3);
-          v |= kContainerOpened[c];
-          t[(std::size_t{ctx} << 12) | (std::size_t{pp} << 8) | (std::size_t{p} << 4) | c] = v;
-        }
+// The next state, shifted into place for the next lookup.
+constexpr std::array<std::uint8_t, kGrammarIndexes> kNextState = [] {
+  std::array<std::uint8_t, kGrammarIndexes> t{};
+  for (std::uint8_t above = 0; above < 3; ++above) {
+    for (std::uint8_t state = 0; state < 16; ++state) {
+      for (std::uint8_t c = 0; c < 16; ++c) {
+        const std::uint8_t next = state < kStates && c < kClasses ? next_state(above, state, c) : kError;
+        t[grammar_index(above, state, c)] = static_cast<std::uint8_t>(next << 4);
       }
     }
   }
   return t;
 }();
+// The tokens parse_structural looks at again: 1 for a key of the root object
+// (the container above is none only at depth 1), 2 for a scalar in place.
+constexpr std::array<std::uint8_t, kGrammarIndexes> kMarked = [] {
+  std::array<std::uint8_t, kGrammarIndexes> t{};
+  for (std::uint8_t above = 0; above < 3; ++above) {
+    for (std::uint8_t state = 0; state < kStates; ++state) {
+      for (std::uint8_t c = 0; c < kClasses; ++c) {
+        const bool key = c == kString && above == kNoContainer && (state == kObjectStart || state == kObjectKey);
+        const bool scalar = c == kScalar && next_state(above, state, c) != kError;
+        t[grammar_index(above, state, c)] = key ? 1 : scalar ? 2 : 0;
+      }
+    }
+  }
+  return t;
+}();
+
+// The grammar pass of parse_structural over structurals idx[0, n) of buf:
+// false unless the tokens make one JSON object (brackets, commas, colons,
+// keys in their places) nested at most kMaxDepth deep. Lists the structural
+// numbers of the root keys and of the scalars (two lists: one list and a
+// test per entry cost more in mispredictions than the loop). One automaton step
+// per token is the only chain from token to token (a load); the kind of the
+// container above comes from a stack by depth that depends on the tokens'
+// classes alone (written unconditionally one level up, which only an opening
+// bracket then claims), and the list slots are written always, their counts
+// moving only for a listed token, so no branch but the depth limit's.
+bool grammar_pass(const std::uint8_t* buf, const std::uint32_t* idx, std::uint32_t n, std::uint32_t* keys,
+                  std::uint32_t& key_count, std::uint32_t* scalars, std::uint32_t& scalar_count) noexcept {
+  // above[d]: the kind of the container at depth d - 1 (none below the root).
+  std::uint8_t above[kMaxDepth + 3];
+  above[0] = kNoContainer;
+  above[1] = kNoContainer;
+  std::uint32_t depth = 0;
+  std::uint32_t state = std::uint32_t{kBeforeRoot} << 4;
+  std::uint32_t nk = 0;
+  std::uint32_t ns = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const std::uint32_t t = kByteToken[buf[idx[i]]];
+    const std::uint32_t at = (std::uint32_t{above[depth]} << 8) | (t & 0xf) | state;
+    state = kNextState[at];
+    const std::uint32_t mark = kMarked[at];
+    keys[nk] = i;
+    nk += mark & 1;
+    scalars[ns] = i;
+    ns += mark >> 1;
+    above[depth + 2] = static_cast<std::uint8_t>((t >> 4) & 3);
+    depth += (t >> 6) - 1;
+    // Past the depth limit (far below simdjson's), or below the root: the DOM's.
+    if (depth > kMaxDepth) return false;
+  }
+  key_count = nk;
+  scalar_count = ns;
+  return state == std::uint32_t{kAfterRoot} << 4;
+}
 
 }  // namespace
 
@@ -453,37 +510,11 @@ bool FrameParser::parse_structural(const char* data, std::size_t size, ParsedFra
   const std::uint32_t* const idx = stage1_->structural_indexes.get();
   const std::uint32_t n = stage1_->n_structural_indexes;
 
-  // The grammar, checked per structural with no branch but the rare error
-  // exit, so the next token's kind costs no misprediction: whether a token
-  // may follow the two before it, in the container it is in (a stack of
-  // container kinds by depth; written unconditionally one level up, which
-  // only an opening bracket then claims). Root keys and scalars are listed
-  // on the way (the slot is written always, the count moves only when the
-  // token is one) and looked at afterwards.
   std::uint32_t* const root_keys = root_keys_.get();
   std::uint32_t* const scalars = scalars_.get();
   std::uint32_t keys = 0;
   std::uint32_t scalar_count = 0;
-  std::uint8_t container[kMaxDepth + 2];
-  container[0] = kNoContainer;
-  std::uint32_t depth = 0;
-  std::uint32_t history = (kBefore << 4) | kBefore;  // the classes of the last two tokens
-  for (std::uint32_t i = 0; i < n; ++i) {
-    // depth and the container stack depend on the token's class alone, so
-    // the one chain from token to token is an add.
-    const std::uint32_t c = kTokenClass[buf[idx[i]]];
-    history = ((history << 4) | c) & 0xfff;
-    const std::uint32_t step = kStep[(std::uint32_t{container[depth]} << 12) | history];
-    root_keys[keys] = i;
-    keys += ((step >> 6) & 1) & static_cast<std::uint32_t>(depth == 1);
-    scalars[scalar_count] = i;
-    scalar_count += (step >> 5) & 1;
-    container[depth + 1] = kContainerOpened[c];
-    depth += static_cast<std::uint32_t>(kDepthChange[c]);
-    // Past the depth limit (far below simdjson's): deeper frames are the DOM's.
-    if ((step & kRejected) != 0 || depth > kMaxDepth) return false;
-  }
-  if (depth != 0 || n == 0) return false;  // unclosed, or no root object
+  if (!grammar_pass(buf, idx, n, root_keys, keys, scalars, scalar_count)) return false;
 
   for (std::uint32_t k = 0; k < scalar_count; ++k) {
     const std::uint8_t* p = buf + idx[scalars[k]];

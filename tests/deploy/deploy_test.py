@@ -133,6 +133,7 @@ def case_image() -> None:
             raise TestFailure(f"uniqd in the image differs from the oracle at final result #{first}: "
                               f"{ef[first:first + 1]} vs {of[first:first + 1]} ({len(ef)} vs {len(of)} results)")
         log(f"--input -: {len(ef)} final results equal the oracle's")
+        check_parse_threads_follow_cpu_limit()
 
         # SIGTERM reaches uniqd as PID 1: it emits what is due and exits 0 (podman stop sends
         # STOPSIGNAL, then KILL after -t seconds; a KILL would give 137).
@@ -171,6 +172,34 @@ def case_image() -> None:
         finally:
             if not KEEP:
                 podman("rm", "-f", "-v", name, check=False)
+
+
+def uniqd_threads(cpus: int) -> int:
+    """Threads of `uniqd --input -` (the image's config: parse_threads 0) in a container limited to
+    `cpus` CPUs, once it reads (its parse threads start before the first frame)."""
+    script = (
+        "(sleep 60 | exec /usr/local/bin/uniqd --input - --no-progress >/dev/null) & pid=; "
+        "for i in $(seq 80); do for p in /proc/[0-9]*; do "
+        "[ \"$(cat $p/comm 2>/dev/null)\" = uniqd ] && pid=${p#/proc/}; done; "
+        "[ -n \"$pid\" ] && break; sleep 0.25; done; "
+        "[ -n \"$pid\" ] || { echo 'uniqd did not start' >&2; exit 1; }; "
+        "sleep 3; ls /proc/$pid/task | wc -l")
+    out = podman("run", "--rm", "--no-healthcheck", "--cpus", str(cpus), "--entrypoint", "/bin/bash", IMAGE,
+                 "-c", script, timeout=90).stdout.decode().strip()
+    check(out.isdigit(), f"thread count of uniqd with --cpus {cpus}: {out!r}")
+    return int(out)
+
+
+def check_parse_threads_follow_cpu_limit() -> None:
+    """parse_threads: 0 counts the CPUs of the container's cgroup quota (the k8s limits.cpu), not
+    the host's cores: 1 CPU parses inline, 2 CPUs start two parse threads."""
+    if (os.cpu_count() or 1) < 2:
+        log("parse threads vs --cpus: skipped (fewer than 2 cores)")
+        return
+    one, two = uniqd_threads(1), uniqd_threads(2)
+    check(two - one == 2, f"parse_threads 0: uniqd had {one} threads with --cpus 1 and {two} with --cpus 2 "
+          "(expected 2 more: two parse threads for 2 CPUs, none for 1)")
+    log(f"parse_threads 0 follows the CPU limit: {one} thread(s) with --cpus 1, {two} with --cpus 2")
 
 
 def wait_ready(name: str, timeout: float) -> None:
@@ -588,6 +617,13 @@ def case_k8s() -> None:
             check(any(t["metadata"]["name"] == "state" for t in sts["spec"]["volumeClaimTemplates"]),
                   f"{name}: no volumeClaimTemplate 'state'")
             check(pod["spec"]["terminationGracePeriodSeconds"] >= 30, f"{name}: terminationGracePeriodSeconds too short")
+            # Parse threads follow limits.cpu only with parse_threads 0 (deploy_image checks that
+            # uniqd counts the cgroup quota).
+            res = c.get("resources", {})
+            check(all(k in res.get(w, {}) for w in ("requests", "limits") for k in ("cpu", "memory")),
+                  f"{name}: resources lack cpu/memory requests or limits: {res}")
+            check(re.search(r"^parse_threads: 0$", printed, re.M) is not None,
+                  f"{name}: parse_threads is not 0, so it does not follow limits.cpu:\n{printed}")
             check(int(pod["spec"]["securityContext"]["runAsUser"]) == int(img["User"].split(":")[0]),
                   f"{name}: runAsUser differs from the image's user {img['User']}")
         log("ConfigMap config accepted by uniqd with the pod's environment (password redacted, missing "
