@@ -17,6 +17,9 @@ fell in between), it is undone and tried again with the next chunk (3 chunks at 
   broker_down     the broker is killed (SIGKILL): the commit, the abort and a new
                   producer's start all fail; uniqd must exit 1 within its bounds, saying it
                   cannot start a new producer. The broker is started again.
+  stop_during_rewind  the same, and a SIGTERM while uniqd starts a new producer: it must
+                  end with status 0 (a stop, not a failure: nothing after the last commit was
+                  committed) saying so. The broker is started again.
   state_unusable  the broker is frozen (SIGSTOP) for 12 s: longer than a commit's bound,
                   so the transaction is aborted, and the rewind runs once the broker is
                   back. While it is frozen, every shard directory of the state store is
@@ -29,7 +32,7 @@ Then the last part of the stream is produced, a second uniqd --until-end of the 
 group finishes it, and (read_committed) the final results must equal the oracle's with no
 window published twice, and the dead letters must hold each frame file mode rejects, once.
 
-Usage: kafka_rewind.py --uniqd B --gen G --oracle O [--keep DIR] broker_down|state_unusable
+Usage: kafka_rewind.py --uniqd B --gen G --oracle O [--keep DIR] broker_down|stop_during_rewind|state_unusable
 Needs UNIQD_TEST_BROKERS and UNIQD_TEST_BROKER_DIR (tests/integration/with_broker.sh); exit 77 without.
 """
 import argparse
@@ -56,6 +59,7 @@ GEN = dict(e2e.GEN_PARTITIONS, **{"--rate": RATE, "--users": 8000, "--seed": 47,
 FLAGS = e2e.PARTITION_FLAGS
 KAFKA_FLAGS = ["--idle-timeout", "10m", "--commit-interval", "3s"]
 # What uniqd logs once a commit failed (kafka/task_manager.cc).
+REPLACING = re.compile(r"replacing the producer|replacing it and rewinding|fenced \(")
 COMMIT_FAILING = re.compile(r"\(retrying\)|transaction failed|rewinding|replacing the producer|cannot start")
 
 
@@ -92,15 +96,19 @@ def wait_exit(a, timeout, what):
 
 
 def expect_failure(run, needle, what):
+    expect_exit(run, 1, needle, what)
+
+
+def expect_exit(run, status, needle, what):
     err = run.stderr
-    if run.returncode != 1:
-        fail(f"uniqd exited {run.returncode} after {what}, expected 1:\n{ku.tail(err)}")
+    if run.returncode != status:
+        fail(f"uniqd exited {run.returncode} after {what}, expected {status}:\n{ku.tail(err)}")
     for bad in ("Segmentation fault", "AddressSanitizer", "terminate called", "Aborted", "core dumped"):
         if bad in err:
             fail(f"uniqd crashed after {what} ({bad}):\n{ku.tail(err)}")
     if needle not in err:
         fail(f"uniqd's log does not say '{needle}' after {what}:\n{ku.tail(err, 40)}")
-    log(f"  uniqd exited 1 after {what}: '{needle}' in its log")
+    log(f"  uniqd exited {status} after {what}: '{needle}' in its log")
 
 
 def main():
@@ -109,7 +117,7 @@ def main():
     ap.add_argument("--gen", required=True)
     ap.add_argument("--oracle", required=True)
     ap.add_argument("--keep", help="keep work files in this directory")
-    ap.add_argument("case", choices=["broker_down", "state_unusable"])
+    ap.add_argument("case", choices=["broker_down", "stop_during_rewind", "state_unusable"])
     a = ap.parse_args()
     env = ku.Env.from_environment(a.uniqd, a.gen, a.oracle, keep=a.keep)
     if not env.broker_dir:
@@ -156,7 +164,7 @@ def main():
             ku.wait_for(lambda: ku.consumed_bytes(u, port) > before, 60, f"uniqd to read chunk {chunk}",
                         interval=0.05)
             offset = len(u.stderr())
-            if a.case == "broker_down":
+            if a.case in ("broker_down", "stop_during_rewind"):
                 log(f"uniqd read part of chunk {chunk}: killing the broker (SIGKILL)")
                 t0 = time.monotonic()
                 env.broker("stop", "--kill")
@@ -170,6 +178,15 @@ def main():
                     env.broker("start")
                     ku.wait_for(env.broker_answers, 120, "the broker to answer again")
                     continue
+                if a.case == "stop_during_rewind":
+                    ku.wait_for(lambda: REPLACING.search(u.stderr()[offset:]) or not u.running(), 60,
+                                "uniqd to start a new producer")
+                    log("  uniqd is starting a new producer: SIGTERM")
+                    u.proc.send_signal(signal.SIGTERM)
+                    failed_run = wait_exit(u, 120, "SIGTERM during the rewind")
+                    expect_exit(failed_run, 0, "stopped while starting a new producer", "SIGTERM during the rewind")
+                    env.broker("start")
+                    break
                 # The commit's retries, the abort and a new producer's init: each bounded by
                 # the transaction timeout; then closing the consumer without a broker.
                 failed_run = wait_exit(u, 180, "the broker was killed")
