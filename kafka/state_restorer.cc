@@ -62,7 +62,6 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts,
     assignment.push_back(RdKafka::TopicPartition::create(parts[i].topic, parts[i].partition, parts[i].from));
     index[{parts[i].topic, parts[i].partition}] = i;
   }
-  if (assignment.empty()) return true;
   const RdKafka::ErrorCode ae = reader_->assign(assignment);
   RdKafka::TopicPartition::destroy(assignment);
   if (ae != RdKafka::ERR_NO_ERROR) {

@@ -15,6 +15,7 @@
 #include "kafka/count_task.h"
 #include "kafka/internal_records.h"
 #include "kafka/state_restorer.h"
+#include "kafka/task_manager.h"
 #include "processor/application.h"
 #include "processor/logging.h"
 #include "processor/frame_feed.h"
@@ -53,7 +54,164 @@ bool fenced(RdKafka::ErrorCode e) {
   return e == RdKafka::ERR__FENCED || e == RdKafka::ERR_PRODUCER_FENCED || e == RdKafka::ERR_INVALID_PRODUCER_EPOCH;
 }
 
+static_assert(kOffsetBeginning == RD_KAFKA_OFFSET_BEGINNING);
+
+std::vector<RdKafka::TopicPartition*> to_partitions(const Offsets& offsets) {
+  std::vector<RdKafka::TopicPartition*> parts;
+  parts.reserve(offsets.size());
+  for (const TopicOffset& o : offsets) parts.push_back(RdKafka::TopicPartition::create(o.topic, o.partition, o.offset));
+  return parts;
+}
+
+struct PartitionList {
+  std::vector<RdKafka::TopicPartition*> parts;
+  explicit PartitionList(const Offsets& o) : parts(to_partitions(o)) {}
+  ~PartitionList() { RdKafka::TopicPartition::destroy(parts); }
+  PartitionList(const PartitionList&) = delete;
+  PartitionList& operator=(const PartitionList&) = delete;
+};
+
+// The replica's RecordCollector at the seam of kafka/task_manager.h: what
+// each librdkafka error means to the commit logic is decided here.
+class CollectorProducer final : public TransactionalProducer {
+ public:
+  CollectorProducer(const config::Config& c, const ReplicaSetup& setup, std::unique_ptr<RecordCollector>& collector,
+                    std::function<std::unique_ptr<RecordCollector>()> make,
+                    std::unique_ptr<RdKafka::KafkaConsumer>& consumer)
+      : access_{"", "WRITE", c.application_id, setup.transactional_id, "IDEMPOTENT_WRITE"},
+        collector_(collector),
+        make_(std::move(make)),
+        consumer_(consumer) {}
+
+  Result init_transactions(milliseconds timeout) override {
+    ErrorPtr err(producer().init_transactions(static_cast<int>(timeout.count())));
+    if (!err) {
+      try {
+        collector_->learn_topics();
+      } catch (const AuthorizationError&) {
+        return Result::fail(Failure::denied, "topics refused");  // reported already
+      }
+      return {};
+    }
+    // A refused transactional id ends uniqd (kafka/client.h).
+    if (report_if_denied(err->code(), access_)) return Result::fail(Failure::denied, err->str());
+    if (err->is_fatal()) return Result::fail(fenced(err->code()) ? Failure::fenced : Failure::fatal, err->str());
+    return Result::fail(Failure::retriable, err->str());
+  }
+  Result begin_transaction() override {
+    ErrorPtr err(producer().begin_transaction());
+    return classify(err);
+  }
+  Result send_offsets_to_transaction(const Offsets& offsets, milliseconds timeout) override {
+    std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(consumer_->groupMetadata());
+    PartitionList parts(offsets);
+    ErrorPtr err(producer().send_offsets_to_transaction(parts.parts, group.get(), static_cast<int>(timeout.count())));
+    return classify(err);
+  }
+  Result commit_transaction(milliseconds timeout) override {
+    ErrorPtr err(producer().commit_transaction(static_cast<int>(timeout.count())));
+    return classify(err);
+  }
+  Result abort_transaction(milliseconds timeout) override {
+    ErrorPtr err(producer().abort_transaction(static_cast<int>(timeout.count())));
+    Result r = classify(err);
+    // What failed belonged to the aborted transaction.
+    if (r.ok()) collector_->forget_failures();
+    return r;
+  }
+  // The old collector stays when the new one cannot be made: the thread
+  // then ends (TaskManager::failed) and still reads its figures.
+  void replace() override {
+    std::unique_ptr<RecordCollector> next = make_();
+    collector_ = std::move(next);
+  }
+  Result flush(milliseconds timeout) override {
+    if (collector_->flush(timeout)) return {};
+    const std::string what = fmt::format("{} deliveries failed, {} pending", collector_->failed(),
+                                         collector_->producer().outq_len());
+    // Failed deliveries are lost records; pending ones may still arrive.
+    return Result::fail(collector_->failed() > 0 ? Failure::fatal : Failure::retriable, what);
+  }
+
+ private:
+  RdKafka::Producer& producer() { return collector_->producer(); }
+
+  Result classify(const ErrorPtr& err) {
+    if (!err) return {};
+    // A refused group, topic or transactional id ends uniqd (kafka/client.h).
+    if (fatal_failure() || report_if_denied(err->code(), access_)) return Result::fail(Failure::denied, err->str());
+    std::string why;
+    const RdKafka::ErrorCode producer_fatal = producer().fatal_error(why);
+    if (fenced(err->code()) || fenced(producer_fatal)) return Result::fail(Failure::fenced, err->str());
+    if (err->is_fatal() || producer_fatal != RdKafka::ERR_NO_ERROR) {
+      return Result::fail(Failure::fatal, producer_fatal != RdKafka::ERR_NO_ERROR ? why : err->str());
+    }
+    if (err->is_retriable()) return Result::fail(Failure::retriable, err->str());
+    return Result::fail(Failure::abortable, err->str());
+  }
+
+  const Access access_;
+  std::unique_ptr<RecordCollector>& collector_;
+  std::function<std::unique_ptr<RecordCollector>()> make_;
+  std::unique_ptr<RdKafka::KafkaConsumer>& consumer_;
+};
+
+// The group consumer at the seam of kafka/task_manager.h.
+class ConsumerOffsets final : public GroupConsumer {
+ public:
+  ConsumerOffsets(const config::Config& c, std::unique_ptr<RdKafka::KafkaConsumer>& consumer)
+      : app_(c.application_id), consumer_(consumer) {}
+
+  Result committed(Offsets& positions) override {
+    PartitionList parts(positions);
+    const RdKafka::ErrorCode e = consumer_->committed(parts.parts, 10000);
+    if (e != RdKafka::ERR_NO_ERROR) return Result::fail(Failure::retriable, RdKafka::err2str(e));
+    for (std::size_t i = 0; i < positions.size(); ++i) positions[i].offset = parts.parts[i]->offset();
+    return {};
+  }
+  Result seek(const TopicOffset& p) override {
+    std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(p.topic, p.partition, p.offset));
+    const RdKafka::ErrorCode e = consumer_->seek(*tp, 10000);
+    if (e != RdKafka::ERR_NO_ERROR) return Result::fail(Failure::fatal, RdKafka::err2str(e));
+    return {};
+  }
+  Result commit_offsets(const Offsets& offsets) override {
+    PartitionList parts(offsets);
+    const RdKafka::ErrorCode e = consumer_->commitSync(parts.parts);
+    if (e == RdKafka::ERR_NO_ERROR) return {};
+    if (report_if_denied(e, Access{offsets.front().topic, "READ", app_, "", "IDEMPOTENT_WRITE"})) {
+      return Result::fail(Failure::denied, RdKafka::err2str(e));
+    }
+    if (e == RdKafka::ERR__FATAL) return Result::fail(Failure::fatal, RdKafka::err2str(e));
+    // The group is rebalancing or moved on: only polling rejoins it.
+    const bool rebalance = e == RdKafka::ERR_REBALANCE_IN_PROGRESS || e == RdKafka::ERR_ILLEGAL_GENERATION ||
+                           e == RdKafka::ERR_UNKNOWN_MEMBER_ID || e == RdKafka::ERR__STATE;
+    return Result::fail(rebalance ? Failure::abortable : Failure::retriable, RdKafka::err2str(e));
+  }
+
+ private:
+  const std::string app_;
+  std::unique_ptr<RdKafka::KafkaConsumer>& consumer_;
+};
+
+// How long a commit's failures are retried: the transaction timeout (past
+// it the coordinator aborts the transaction anyway).
+CommitBounds commit_bounds(const config::Config& c, const ReplicaSetup& setup) {
+  CommitBounds b;
+  b.transactional_id = setup.transactional_id;
+  const auto it = c.kafka.producer.find("transaction.timeout.ms");
+  if (it != c.kafka.producer.end()) {
+    try {
+      b.budget = milliseconds(std::stoll(it->second));
+    } catch (const std::exception&) {
+      // librdkafka refuses the value when the producer is created.
+    }
+  }
+  return b;
+}
+
 class StreamThread final : public RdKafka::RebalanceCb,
+                           private Tasks,
                            private processor::FrameForwarder,
                            private PartialsSink,
                            private processor::ResultSink,
@@ -96,6 +254,8 @@ class StreamThread final : public RdKafka::RebalanceCb,
     }
     consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
     if (!consumer_) throw KafkaError("consumer: " + err);
+    manager_ = std::make_unique<TaskManager>(eos_, producer_glue_, consumer_glue_, static_cast<Tasks&>(*this),
+                                             commit_bounds(c, setup));
     // engine_ is replaced by rewinds: the feed looks it up at each frame.
     feed_ = std::make_unique<processor::FrameFeed>([this]() -> processor::Engine& { return *engine_; },
                                                    processor::parse_threads(c), opts_.max_frame_bytes, opts_.ts_unit);
@@ -113,8 +273,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
   int run() {
     const auto start = Clock::now();
     if (eos_) {
-      if (!init_transactions()) return stopping() ? 0 : 1;
-      if (!begin_transaction()) return 1;
+      if (!manager_->start()) return stopping() ? 0 : 1;
     } else {
       try {
         collector_->learn_topics();
@@ -137,7 +296,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     auto last_check = Clock::now();
     empty_since_ = Clock::now();
     bool finished = false;
-    while (!stopping() && !fatal_) {
+    while (!stopping() && !failed() && !manager_->interrupted()) {
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(feed_->holds_frames() ? 0 : 100));
       handle(*m);
       collector_->poll();
@@ -155,11 +314,9 @@ class StreamThread final : public RdKafka::RebalanceCb,
           finished = true;
           break;
         }
-        if (!eos_) {
-          status_ = 1;
-          break;
-        }
-        continue;  // aborted and rewound: read the rest again
+        // Aborted and rewound: read the rest again; at_least_once: retried
+        // until its bound (the manager says when it failed).
+        continue;
       }
       // A task that reached its end (--until-end) commits at once: what it
       // produced last is what the next stage waits for.
@@ -171,8 +328,10 @@ class StreamThread final : public RdKafka::RebalanceCb,
     }
     // After a fatal failure (a refused login or ACL, kafka/client.h) a last
     // commit cannot succeed.
-    if (fatal_ || fatal_failure()) {
+    if (failed() || fatal_failure()) {
       status_ = 1;
+    } else if (manager_->interrupted()) {
+      // Stopped while replacing the producer: nothing to commit with.
     } else if (!finished && !commit()) {
       status_ = 1;
     }
@@ -187,7 +346,10 @@ class StreamThread final : public RdKafka::RebalanceCb,
           t_.output, lat.sum / static_cast<double>(lat.count) * 1000, lat.max * 1000, lat.count,
           eos_ ? "; readable means committed (read_committed consumers)" : "");
     }
-    if (eos_) klog().info("transactions: {} committed, {} aborted", txn_committed_, txn_aborted_);
+    if (eos_) {
+      klog().info("transactions: {} committed, {} aborted", manager_->transactions_committed(),
+                  manager_->transactions_aborted());
+    }
     klog().info("internal topics: {} bytes written ({:.3f} per input byte)", collector_->internal_bytes(),
                 engine_->stats().bytes == 0
                     ? 0.0
@@ -223,16 +385,16 @@ class StreamThread final : public RdKafka::RebalanceCb,
       // session expired, another member may own them already): a commit
       // would be refused; go back to the last commit instead.
       const bool lost = consumer->assignment_lost();
-      if (!lost && !fatal_) commit();
+      if (!lost && !failed()) commit();
       close_tasks(parts, lost);
       if (eager(consumer)) {
         check(consumer->unassign(), "unassign");
       } else {
         check(consumer->incremental_unassign(parts), "incremental_unassign");
       }
-      if (lost && eos_ && !fatal_) {
+      if (lost && eos_ && !failed() && !manager_->interrupted()) {
         klog().warn("partitions lost: aborting the open transaction and rewinding to the last commit");
-        rewind();
+        manager_->rewind();
       }
     }
     if (assignment_size() == 0) empty_since_ = Clock::now();
@@ -264,7 +426,8 @@ class StreamThread final : public RdKafka::RebalanceCb,
     return e;
   }
 
-  static bool stopping() { return processor::stop_requested(); }
+  bool stopping() const override { return processor::stop_requested(); }
+  bool failed() const { return fatal_ || manager_->failed(); }
   processor::ResultSink& results_sink() { return *this; }
   processor::RejectSink& rejects_sink() { return *this; }
   PartialsSink& partials_sink() { return *this; }
@@ -800,7 +963,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
   // failed fatally (fatal_ says which).
   bool commit() {
     apply_parsed();
-    if (fatal_) return false;
+    if (failed() || manager_->interrupted()) return false;
     if (nothing_to_commit()) return true;
     const auto started = Clock::now();
     struct Observe {
@@ -853,40 +1016,48 @@ class StreamThread final : public RdKafka::RebalanceCb,
       collector_->internal(t_.partials, key.second, k, &v);
     }
 
-    std::vector<RdKafka::TopicPartition*> offsets;
+    Offsets offsets;
     for (const auto& [p, in] : inputs_) {
-      if (in.next >= 0) offsets.push_back(RdKafka::TopicPartition::create(t_.input, p, in.next));
+      if (in.next >= 0) offsets.push_back({t_.input, p, in.next});
     }
     if (!keyed_) {
       for (const auto& [s, e] : counts_) {
-        if (e.next >= 0) offsets.push_back(RdKafka::TopicPartition::create(t_.repartition, s, e.next));
+        if (e.next >= 0) offsets.push_back({t_.repartition, s, e.next});
       }
     }
     for (const auto& [k, e] : sums_) {
-      if (e.next >= 0) offsets.push_back(RdKafka::TopicPartition::create(t_.partials, k, e.next));
+      if (e.next >= 0) offsets.push_back({t_.partials, k, e.next});
     }
-    const bool ok = eos_ ? send_and_commit(offsets) : flush_and_commit(offsets);
-    RdKafka::TopicPartition::destroy(offsets);
-    if (!ok) return false;
+    committing_ = Committing{std::move(counted), std::move(ingest_snaps), std::move(sum_snaps)};
+    const bool ok = manager_->commit(offsets) == TaskManager::Outcome::committed;
+    committing_ = Committing{};
+    return ok;
+  }
 
-    ++txn_committed_;
+  // What a commit in flight wrote to the changelogs, for post_commit.
+  struct Committing {
+    std::vector<CountCommit> counted;
+    std::map<std::int32_t, std::string> ingest_snaps;
+    std::map<std::int32_t, std::string> sum_snaps;
+  };
+
+  // Tasks: the commit went through.
+  bool post_commit() override {
     committed_stats_ = engine_->stats();
     collector_->poll();
     collector_->committed();
     for (auto& [p, in] : inputs_) {
       in.dirty = false;
-      const auto it = ingest_snaps.find(p);
-      if (it != ingest_snaps.end()) in.committed_snapshot = std::move(it->second);
+      const auto it = committing_.ingest_snaps.find(p);
+      if (it != committing_.ingest_snaps.end()) in.committed_snapshot = std::move(it->second);
     }
     for (auto& [k, e] : sums_) {
       e.dirty = false;
-      const auto it = sum_snaps.find(k);
-      if (it != sum_snaps.end()) e.committed_snapshot = std::move(it->second);
+      const auto it = committing_.sum_snaps.find(k);
+      if (it != committing_.sum_snaps.end()) e.committed_snapshot = std::move(it->second);
     }
     for (const auto& [p, next] : collector_->changelog_next()) changelog_next_[p] = next;
-    // Only now the local stores: they never run ahead of Kafka, and a crash
-    // between the two is made good by replaying the changelog.
-    for (CountCommit& cc : counted) {
+    for (CountCommit& cc : committing_.counted) {
       auto it = counts_.find(cc.shard);
       if (it == counts_.end()) continue;
       it->second.task->clean();
@@ -894,169 +1065,35 @@ class StreamThread final : public RdKafka::RebalanceCb,
           cc.changes, state::Checkpoint{std::move(cc.snapshot), {{cc.shard, changelog_next_[cc.shard]}}});
       if (!s.ok()) {
         klog().error("shard {}: state store write failed after a committed transaction: {}", cc.shard, s.ToString());
-        fatal_ = true;
         return false;
       }
-    }
-    return !eos_ || begin_transaction();
-  }
-
-  // at_least_once: offsets only after every record they cover was
-  // acknowledged; a failed commit is retried at the next interval.
-  bool flush_and_commit(const std::vector<RdKafka::TopicPartition*>& offsets) {
-    if (!collector_->flush(milliseconds(60000))) {
-      // Failed deliveries are lost records: a restart must read their input
-      // again. Pending ones are retried at the next commit.
-      klog().error("not committing offsets: {} deliveries failed, {} pending", collector_->failed(),
-                   collector_->producer().outq_len());
-      fatal_ = collector_->failed() > 0;
-      return false;
-    }
-    if (offsets.empty()) return true;
-    const RdKafka::ErrorCode e = consumer_->commitSync(const_cast<std::vector<RdKafka::TopicPartition*>&>(offsets));
-    if (e != RdKafka::ERR_NO_ERROR) {
-      klog().warn("offset commit failed (retried at the next commit): {}", RdKafka::err2str(e));
-      return false;
     }
     return true;
   }
 
-  bool init_transactions() {
-    auto backoff = milliseconds(500);
-    while (!stopping()) {
-      ErrorPtr err(collector_->producer().init_transactions(30000));
-      if (!err) {
-        try {
-          collector_->learn_topics();
-        } catch (const AuthorizationError&) {
-          return false;  // reported already
-        }
-        return true;
-      }
-      // A refused transactional id ends uniqd (kafka/client.h).
-      if (report_if_denied(err->code(), Access{"", "WRITE", c_.application_id, setup_.transactional_id,
-                                               "IDEMPOTENT_WRITE"})) {
-        return false;
-      }
-      if (err->is_fatal()) {
-        klog().error("init_transactions: {}", err->str());
-        return false;
-      }
-      klog().warn("init_transactions: {} (retrying in {} ms)", err->str(), backoff.count());
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, milliseconds(10000));
-    }
-    return false;
-  }
-
-  bool begin_transaction() {
-    ErrorPtr err(collector_->producer().begin_transaction());
-    if (!err) return true;
-    klog().error("begin_transaction: {}", err->str());
-    fatal_ = true;
-    return false;
-  }
-
-  // Sends the offsets (with the group's metadata: a replica that lost its
-  // partitions in a rebalance is refused here, the fencing of
-  // exactly_once_v2) and commits; on an abortable error, aborts and rewinds.
-  bool send_and_commit(const std::vector<RdKafka::TopicPartition*>& offsets) {
-    RdKafka::Producer& producer = collector_->producer();
-    ErrorPtr err;
-    if (!offsets.empty()) {
-      std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(consumer_->groupMetadata());
-      for (int attempt = 0;; ++attempt) {
-        err.reset(producer.send_offsets_to_transaction(offsets, group.get(), 30000));
-        if (!err || !err->is_retriable() || attempt >= 20 || stopping()) break;
-        klog().warn("send_offsets_to_transaction: {} (retrying)", err->str());
-        std::this_thread::sleep_for(milliseconds(500));
-      }
-    }
-    if (!err) {
-      for (int attempt = 0;; ++attempt) {
-        err.reset(producer.commit_transaction(60000));
-        if (!err || !err->is_retriable() || attempt >= 20 || stopping()) break;
-        klog().warn("commit_transaction: {} (retrying)", err->str());
-        std::this_thread::sleep_for(milliseconds(500));
-      }
-    }
-    if (!err) return true;
-    // A refused group, topic or transactional id ends uniqd (kafka/client.h).
-    if (fatal_failure() || report_if_denied(err->code(), Access{"", "WRITE", c_.application_id,
-                                                                 setup_.transactional_id, "IDEMPOTENT_WRITE"})) {
-      fatal_ = true;
-      return false;
-    }
-    std::string why;
-    const RdKafka::ErrorCode producer_fatal = producer.fatal_error(why);
-    if (fenced(err->code()) || fenced(producer_fatal)) {
-      klog().error("fenced: another process uses transactional.id {} ({}); is replica_id shared by two replicas?",
-                   setup_.transactional_id, err->str());
-      fatal_ = true;
-      return false;
-    }
-    if (err->is_fatal() || producer_fatal != RdKafka::ERR_NO_ERROR) {
-      klog().warn("producer failed fatally: {}; replacing it and rewinding to the last commit",
-                  producer_fatal != RdKafka::ERR_NO_ERROR ? why : err->str());
-      replace_producer();
-      return false;
-    }
-    klog().warn("transaction failed: {}; aborting and rewinding to the last commit", err->str());
-    rewind();
-    return false;
-  }
-
-  void replace_producer() {
-    collector_.reset();
-    collector_ = make_collector();
-    if (!init_transactions()) {
-      klog().error("cannot start a new producer; stopping");
-      fatal_ = true;
-      return;
-    }
-    ++txn_aborted_;
-    reload_and_seek();
-  }
-
-  void rewind() {
-    ErrorPtr err(collector_->producer().abort_transaction(60000));
-    if (err) {
-      if (fenced(err->code())) {
-        klog().error("abort_transaction: {}", err->str());
-        fatal_ = true;
-        return;
-      }
-      klog().warn("abort_transaction: {}; replacing the producer", err->str());
-      replace_producer();
-      return;
-    }
-    ++txn_aborted_;
-    collector_->forget_failures();
-    reload_and_seek();
-  }
-
-  // Every task back to the last commit: ingest state from the last committed
-  // snapshots, shards from RocksDB (which holds exactly the last committed
-  // transaction), sums from their last committed snapshot; positions from
-  // the committed offsets.
-  void reload_and_seek() {
+  // Tasks: every task back to the last commit: ingest state from the last
+  // committed snapshots, shards from RocksDB (which holds exactly the last
+  // committed transaction), sums from their last committed snapshot. A task
+  // whose state does not read back is closed (the replica then ends; another
+  // one, or a restart, restores it from its changelog).
+  bool reload(Offsets& positions) override {
+    bool ok = true;
     for (RepartitionWriter& w : repartition_out_) w.take();
     partials_out_.clear();
     engine_ = make_engine();
     engine_->carry_stats(committed_stats_);
-    std::vector<RdKafka::TopicPartition*> parts;
     for (auto& [p, in] : inputs_) {
       engine_->assign_partition(p);
       if (!in.committed_snapshot.empty() && !restore_ingest(p, in.committed_snapshot, nullptr)) {
-        klog().error("ingest {}: the committed state does not read back", p);
-        fatal_ = true;
+        klog().error("{}[{}]: the committed ingest state does not read back", t_.ingest_changelog, p);
+        ok = false;
       }
       const std::int64_t end = in.end;
       std::string snap = std::move(in.committed_snapshot);
       in = InputState{};
       in.end = end;
       in.committed_snapshot = std::move(snap);
-      parts.push_back(RdKafka::TopicPartition::create(t_.input, p));
+      positions.push_back({t_.input, p, -1});
     }
     for (auto it = counts_.begin(); it != counts_.end();) {
       const int s = it->first;
@@ -1078,39 +1115,26 @@ class StreamThread final : public RdKafka::RebalanceCb,
         error = ex.what();
       }
       if (!error.empty()) {
-        // The task cannot go on here: end the replica (status 1); another
-        // replica, or a restart, restores the shard from the changelog.
         klog().error("shard {}: {}", s, error);
-        fatal_ = true;
+        ok = false;
         it = counts_.erase(it);
         continue;
       }
       e.next = -1;
-      if (!keyed_) parts.push_back(RdKafka::TopicPartition::create(t_.repartition, s));
+      if (!keyed_) positions.push_back({t_.repartition, s, -1});
       ++it;
     }
     for (auto& [k, e] : sums_) {
       e.sum = std::make_unique<processor::WindowSum>(opts_.counter, shards_, results_sink());
-      if (!e.committed_snapshot.empty()) e.sum->restore(e.committed_snapshot);
+      if (!e.committed_snapshot.empty() && !e.sum->restore(e.committed_snapshot)) {
+        klog().error("{}[{}]: the committed sum state does not read back", t_.sum_changelog, k);
+        ok = false;
+      }
       e.next = -1;
       e.dirty = false;
-      parts.push_back(RdKafka::TopicPartition::create(t_.partials, k));
+      positions.push_back({t_.partials, k, -1});
     }
-    if (!parts.empty() && consumer_->committed(parts, 10000) == RdKafka::ERR_NO_ERROR) {
-      for (RdKafka::TopicPartition* tp : parts) {
-        if (tp->offset() < 0) tp->set_offset(RdKafka::Topic::OFFSET_BEGINNING);
-        const RdKafka::ErrorCode e = consumer_->seek(*tp, 10000);
-        if (e != RdKafka::ERR_NO_ERROR) {
-          klog().error("seek {}[{}]: {}", tp->topic(), tp->partition(), RdKafka::err2str(e));
-          fatal_ = true;
-        }
-      }
-    } else if (!parts.empty()) {
-      klog().error("cannot read the committed offsets to rewind to");
-      fatal_ = true;
-    }
-    RdKafka::TopicPartition::destroy(parts);
-    if (!fatal_) begin_transaction();
+    return ok;
   }
 
   // A shard's store, closed and opened again (RocksDB allows one handle).
@@ -1145,20 +1169,12 @@ class StreamThread final : public RdKafka::RebalanceCb,
 
   void publish_metrics() {
     if (metrics_ == nullptr) return;
-    processor::MetricsSnapshot s;
-    s.stats = replica_stats();
-    s.watermark_ms = processor::kNoWatermark;
-    bool first = true;
+    std::vector<processor::CountingFigures> counting;
     for (const auto& [shard, e] : counts_) {
-      s.watermark_ms = first ? e.task->watermark_ms() : std::min(s.watermark_ms, e.task->watermark_ms());
-      first = false;
-      s.open_windows += e.task->counter().open_windows();
-      s.open_pairs += e.task->store().pairs();
-      s.state_bytes += e.task->store().memory_bytes();
-      s.state_disk_bytes += e.task->store().disk_bytes();
+      counting.push_back({e.task->watermark_ms(), e.task->counter().open_windows(), e.task->store().pairs(),
+                          e.task->store().memory_bytes(), e.task->store().disk_bytes()});
     }
-    s.partition_time = engine_->partition_times();
-    s.wall_now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    processor::MetricsSnapshot s = processor::snapshot_of(replica_stats(), *engine_, counting);
     s.ready = assigned_once_;
     s.commits = commits_;
     s.result_publish = collector_->publish_latency();
@@ -1173,8 +1189,8 @@ class StreamThread final : public RdKafka::RebalanceCb,
     s.restored_pairs = restored_pairs_;
     s.restored_records = restored_records_;
     s.restore_seconds = restore_seconds_;
-    s.transactions_committed = txn_committed_;
-    s.transactions_aborted = txn_aborted_;
+    s.transactions_committed = manager_->transactions_committed();
+    s.transactions_aborted = manager_->transactions_aborted();
     s.has_tasks = true;
     s.tasks_ingest = inputs_.size();
     s.tasks_count = counts_.size();
@@ -1219,6 +1235,9 @@ class StreamThread final : public RdKafka::RebalanceCb,
   std::unique_ptr<StateRestorer> restorer_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::unique_ptr<processor::FrameFeed> feed_;
+  CollectorProducer producer_glue_{c_, setup_, collector_, [this] { return make_collector(); }, consumer_};
+  ConsumerOffsets consumer_glue_{c_, consumer_};
+  std::unique_ptr<TaskManager> manager_;
 
   std::map<std::int32_t, InputState> inputs_;
   std::map<std::int32_t, CountEntry> counts_;
@@ -1226,6 +1245,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
   std::vector<RepartitionWriter> repartition_out_;
   std::map<std::pair<int, int>, PartialsWriter> partials_out_;  // (shard, partials partition)
   std::map<std::int32_t, std::int64_t> changelog_next_;         // by shard
+  Committing committing_;
 
   std::uint64_t redelivered_{0};
   bool commit_now_{false};
@@ -1236,8 +1256,6 @@ class StreamThread final : public RdKafka::RebalanceCb,
   Clock::time_point empty_since_{Clock::now()};
   processor::LatencyHistogram commits_;
   processor::EngineStats committed_stats_;
-  std::uint64_t txn_committed_{0};
-  std::uint64_t txn_aborted_{0};
   std::uint64_t restored_pairs_{0};
   std::uint64_t restored_records_{0};
   double restore_seconds_{0};

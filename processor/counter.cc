@@ -1,12 +1,28 @@
 #include "processor/counter.h"
 
 #include <algorithm>
+#include <array>
 #include <tuple>
 
 namespace uniqd::processor {
 namespace {
 
 constexpr std::int64_t ms(std::int64_t seconds) { return seconds * 1000; }
+
+// kNestedIn[g]: the granularities (bit per Granularity) whose windows lie
+// inside a window of g: every shorter one but the week, which a day, a month
+// or a year boundary can cut.
+constexpr std::array<unsigned, kGranularityCount> kNestedIn = [] {
+  std::array<unsigned, kGranularityCount> t{};
+  for (int g = 0; g < kGranularityCount; ++g) {
+    for (int h = 0; h < g; ++h) {
+      if (static_cast<Granularity>(h) != Granularity::week) t[static_cast<std::size_t>(g)] |= 1u << h;
+    }
+  }
+  return t;
+}();
+static_assert(kNestedIn[static_cast<int>(Granularity::week)] == 0b111);
+static_assert(kNestedIn[static_cast<int>(Granularity::year)] == 0b10111);
 
 std::int64_t minute_of(std::int64_t wm_ms) {
   return wm_ms >= 0 ? wm_ms / 60000 : -((-wm_ms + 59999) / 60000);
@@ -90,6 +106,15 @@ WindowCounter::Slot& WindowCounter::slot_for(Granularity g, const Window& w) {
 
 int WindowCounter::count(const ParsedFrame& f) {
   int counted = 0;
+  // Bit g: this frame's uid is known to be in its window of granularity g
+  // already. UTC windows nest (minute in hour in day, day in week and in
+  // month, month in year; a week in no longer one), and a frame that a
+  // window takes is taken by every longer window around it (that ends no
+  // earlier, so is open or retained whenever the shorter one is), so a uid
+  // already in the shorter window is in the longer ones: their insert would
+  // change nothing and is skipped. On long inputs most uids repeat within the
+  // hour, which spares four of the six hash-set probes per frame.
+  unsigned present = 0;
   for (Granularity g : opts_.granularities) {
     Cached& c = cache_[static_cast<int>(g)];
     Window w;
@@ -105,14 +130,17 @@ int WindowCounter::count(const ParsedFrame& f) {
         s = &slot_for(g, w);
         c = Cached{w, s};
       }
-      store_.insert(s->set, f.uid);
+      if ((present & kNestedIn[static_cast<int>(g)]) != 0 || !store_.insert(s->set, f.uid)) {
+        present |= 1u << static_cast<int>(g);
+      }
       ++s->frames;
       ++counted;
       continue;
     }
     if (opts_.late_policy == LatePolicy::update && ms(w.end) + opts_.retention_ms > wm_) {
       if (s == nullptr) s = &slot_for(g, w);
-      const bool added = store_.insert(s->set, f.uid);
+      const bool added = (present & kNestedIn[static_cast<int>(g)]) == 0 && store_.insert(s->set, f.uid);
+      if (!added) present |= 1u << static_cast<int>(g);
       ++s->frames;
       ++counted;
       if (added) revised_.push_back(s);

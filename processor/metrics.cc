@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
@@ -131,16 +132,27 @@ std::string render_prometheus(const MetricsSnapshot& s) {
   return o;
 }
 
-MetricsSnapshot snapshot_of(const Engine& engine, const state::WindowStore& store) {
+MetricsSnapshot snapshot_of(const EngineStats& stats, const Engine& reader,
+                            const std::vector<CountingFigures>& counting) {
   MetricsSnapshot s;
-  s.stats = engine.stats();
-  s.watermark_ms = engine.watermark_ms();
-  s.partition_time = engine.partition_times();
-  s.open_windows = engine.counter().open_windows();
-  s.open_pairs = store.pairs();
-  s.state_bytes = store.memory_bytes();
+  s.stats = stats;
+  s.partition_time = reader.partition_times();
+  for (std::size_t i = 0; i < counting.size(); ++i) {
+    const CountingFigures& c = counting[i];
+    s.watermark_ms = i == 0 ? c.watermark_ms : std::min(s.watermark_ms, c.watermark_ms);
+    s.open_windows += c.open_windows;
+    s.open_pairs += c.pairs;
+    s.state_bytes += c.memory_bytes;
+    s.state_disk_bytes += c.disk_bytes;
+  }
   s.wall_now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   return s;
+}
+
+MetricsSnapshot snapshot_of(const Engine& engine, const state::WindowStore& store) {
+  return snapshot_of(engine.stats(), engine,
+                     {CountingFigures{engine.watermark_ms(), engine.counter().open_windows(), store.pairs(),
+                                      store.memory_bytes(), 0}});
 }
 
 struct MetricsServer::Impl {

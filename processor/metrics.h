@@ -67,7 +67,23 @@ struct MetricsSnapshot {
 };
 
 std::string render_prometheus(const MetricsSnapshot& s);
-// The engine's figures now (ready and Kafka-only fields left for the caller).
+// What one counting engine holds (file mode has one, a Kafka replica one per
+// count task).
+struct CountingFigures {
+  std::int64_t watermark_ms{kNoWatermark};
+  std::size_t open_windows{0};
+  std::uint64_t pairs{0};
+  std::size_t memory_bytes{0};
+  std::uint64_t disk_bytes{0};
+};
+
+// The engine's figures now, made in one place for both modes: the counts of
+// `stats`, the partition times of the engine that reads the input, and the
+// counting engines' state (the watermark is the slowest one's; none: no
+// watermark). ready and the Kafka-only fields are left for the caller.
+MetricsSnapshot snapshot_of(const EngineStats& stats, const Engine& reader,
+                            const std::vector<CountingFigures>& counting);
+// File mode's one engine and its store.
 MetricsSnapshot snapshot_of(const Engine& engine, const state::WindowStore& store);
 
 class MetricsServer {

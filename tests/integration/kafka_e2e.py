@@ -169,6 +169,35 @@ def reason_counts(items):
     return dict(sorted(collections.Counter(items).items()))
 
 
+def check_dead_letters(env, names, frames, flags, lines, tag):
+    """Under the INTERLEAVING argument: the dead-letter topic holds each frame file mode
+    rejects, once per (partition, offset), with the same reason and bytes."""
+    rej_path = env.path(f"{tag}.rejects.jsonl")
+    env.uniqd_file(frames, flags, rejects=rej_path)
+    file_rej = ku.read_rejects_file(rej_path)
+    if not file_rej:
+        fail("file mode rejects nothing: the dead-letter comparison would test nothing")
+    order_dependent = {r["reason"] for r in file_rej} & {"late", "outlier", "future"}
+    if order_dependent:
+        fail(f"the INTERLEAVING premise does not hold: file mode rejects {sorted(order_dependent)}")
+    inputs = ku.input_messages(env.read_topic(names.input))
+    dls = ku.dead_letters(env.read_topic(names.dead_letter))
+    problems = ku.check_dead_letter_bytes(dls, inputs, names.input)
+    unique = {}
+    for d in dls:
+        prev = unique.setdefault((d.partition, d.offset), d.reason)
+        if prev != d.reason:
+            problems.append(f"{d.partition}/{d.offset} dead-lettered as {prev} and as {d.reason}")
+    got_dl = collections.Counter((reason, inputs.get(po)) for po, reason in unique.items())
+    want_dl = collections.Counter((r["reason"], lines[r["line"] - 1]) for r in file_rej)
+    if got_dl != want_dl:
+        problems.append(f"dead letters (by partition/offset) differ from file-mode rejects: Kafka "
+                        f"{reason_counts(r for r, _ in got_dl.elements())}, file {reason_counts(r for r, _ in want_dl.elements())}")
+    check(problems, f"{len(unique)} distinct dead letters ({len(dls) - len(unique)} repeated) = file-mode rejects: "
+                    f"{reason_counts(unique.values())}")
+    return dls, unique
+
+
 class Case:
     def __init__(self, env: ku.Env, guarantee):
         self.env = env
@@ -379,29 +408,7 @@ def case_broker_restart(c: Case, restarts: list):
     check(ku.compare_finals(got, want, allow_duplicates=True),
           f"{len(got.latest)} final windows equal the oracle's ({len(got.duplicates)} duplicates, all equal)")
 
-    rej_path = env.path("restart.rejects.jsonl")
-    env.uniqd_file(frames, flags, rejects=rej_path)
-    file_rej = ku.read_rejects_file(rej_path)
-    if not file_rej:
-        fail("file mode rejects nothing: the dead-letter comparison would test nothing")
-    order_dependent = {r["reason"] for r in file_rej} & {"late", "outlier", "future"}
-    if order_dependent:
-        fail(f"the INTERLEAVING premise does not hold: file mode rejects {sorted(order_dependent)}")
-    inputs = ku.input_messages(env.read_topic(names.input))
-    dls = ku.dead_letters(env.read_topic(names.dead_letter))
-    problems = ku.check_dead_letter_bytes(dls, inputs, names.input)
-    unique = {}
-    for d in dls:
-        prev = unique.setdefault((d.partition, d.offset), d.reason)
-        if prev != d.reason:
-            problems.append(f"{d.partition}/{d.offset} dead-lettered as {prev} and as {d.reason}")
-    got_dl = collections.Counter((reason, inputs.get(po)) for po, reason in unique.items())
-    want_dl = collections.Counter((r["reason"], lines[r["line"] - 1]) for r in file_rej)
-    if got_dl != want_dl:
-        problems.append(f"dead letters (by partition/offset) differ from file-mode rejects: Kafka "
-                        f"{reason_counts(r for r, _ in got_dl.elements())}, file {reason_counts(r for r, _ in want_dl.elements())}")
-    check(problems, f"{len(unique)} distinct dead letters ({len(dls) - len(unique)} repeated) = file-mode rejects: "
-                    f"{reason_counts(unique.values())}")
+    check_dead_letters(env, names, frames, flags, lines, "restart")
 
 
 # ---------------------------------------------------------------- d. latency

@@ -27,6 +27,31 @@ TEST(WindowCounter, CountsDistinctUsersAndFrames) {
   EXPECT_EQ(c.open_windows(), 0u) << "with drop, a final window is freed at once";
 }
 
+// A uid already in a shorter window is not inserted again into the longer
+// windows around it, but a week lies inside no month or year: here the week
+// of 2016-06-27 (Monday) holds "a" from June 30 when "a" comes on July 1,
+// and July must still count it.
+TEST(WindowCounter, AUidInTheWeekIsStillNewToTheNextMonthAndYear) {
+  state::MemoryStore store;
+  RecordingResults out;
+  WindowCounter c({{Granularity::day, Granularity::week, Granularity::month, Granularity::year}, LatePolicy::drop, 0,
+                   false},
+                  store, out);
+  constexpr std::int64_t kJune30 = 1467244800, kJuly1 = 1467331200, kDec31 = 1483142400, kJan1 = 1483228800;
+  c.count(frame(kJune30 + 10, "a"));
+  c.count(frame(kJuly1 + 10, "a"));  // new day, same week, new month
+  c.count(frame(kJuly1 + 20, "a"));  // all four already hold it
+  c.count(frame(kDec31 + 10, "b"));  // Saturday
+  c.count(frame(kJan1 + 10, "b"));   // Sunday: same ISO week, new year
+  c.flush();
+  // Final results in (end, granularity, start) order; July and 2017 hold one
+  // user each, which a skipped insert would have left at 0.
+  EXPECT_EQ(out.brief(), (V{"day/1467244800:1/1/r0", "month/1464739200:1/1/r0", "day/1467331200:1/2/r0",
+                            "week/1466985600:1/3/r0", "month/1467331200:1/2/r0", "day/1483142400:1/1/r0",
+                            "month/1480550400:1/1/r0", "year/1451606400:2/4/r0", "day/1483228800:1/1/r0",
+                            "week/1482710400:1/2/r0", "month/1483228800:1/1/r0", "year/1483228800:1/1/r0"}));
+}
+
 TEST(WindowCounter, LatenessIsPerWindow) {
   state::MemoryStore store;
   RecordingResults out;
