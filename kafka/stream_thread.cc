@@ -375,7 +375,11 @@ class StreamThread final : public RdKafka::RebalanceCb,
         fatal_ = true;
       }
       assigned_once_ = true;
-      check(consumer->incremental_assign(parts), "incremental_assign");
+      if (eager(consumer)) {
+        check(consumer->assign(parts), "assign");
+      } else {
+        check(consumer->incremental_assign(parts), "incremental_assign");
+      }
     } else {
       // Revoked: commit what the tasks did before letting them go. Lost (the
       // session expired, another member may own them already): a commit
@@ -383,7 +387,11 @@ class StreamThread final : public RdKafka::RebalanceCb,
       const bool lost = consumer->assignment_lost();
       if (!lost && !failed()) commit();
       close_tasks(parts, lost);
-      check(consumer->incremental_unassign(parts), "incremental_unassign");
+      if (eager(consumer)) {
+        check(consumer->unassign(), "unassign");
+      } else {
+        check(consumer->incremental_unassign(parts), "incremental_unassign");
+      }
       if (lost && eos_ && !failed() && !manager_->interrupted()) {
         klog().warn("partitions lost: aborting the open transaction and rewinding to the last commit");
         manager_->rewind();
@@ -391,6 +399,13 @@ class StreamThread final : public RdKafka::RebalanceCb,
     }
     if (assignment_size() == 0) empty_since_ = Clock::now();
   }
+
+  // The default assignor (cooperative-sticky) rebalances incrementally; the
+  // eager ones a user may choose in kafka.consumer (range, roundrobin) give
+  // and take back the whole assignment each time. roundrobin deals every
+  // topic's partitions in turn, so each replica gets its share of ingest,
+  // count and sum tasks; cooperative-sticky balances only their total.
+  static bool eager(RdKafka::KafkaConsumer* consumer) { return consumer->rebalance_protocol() == "EAGER"; }
 
  private:
   // ------------------------------------------------------------ set-up
@@ -421,6 +436,12 @@ class StreamThread final : public RdKafka::RebalanceCb,
     if (e == nullptr) return;
     ErrorPtr owned(e);
     klog().error("{}: {}", what, owned->str());
+    fatal_ = true;
+  }
+
+  void check(RdKafka::ErrorCode e, const char* what) {
+    if (e == RdKafka::ERR_NO_ERROR) return;
+    klog().error("{}: {}", what, RdKafka::err2str(e));
     fatal_ = true;
   }
 

@@ -321,8 +321,47 @@ def case_uncompacted(c: Case):
     log("  ok: refused with status 2, naming the topic and the fix")
 
 
+def case_eager(c: Case):
+    """An eager assignor (roundrobin, set in kafka.consumer): whole-assignment rebalances, each replica
+    given its share of every kind of task."""
+    env = c.env
+    names, parts, frames, _ = c.stream("eager", 4, "none", 2)
+    want = c.want(frames)
+    eager = env.path("eager.yaml")
+    with open(eager, "w") as f:
+        f.write(CONFIG.replace("  consumer:\n", "  consumer:\n    partition.assignment.strategy: roundrobin\n"))
+    procs = {r: c.start(names, r, config=eager) for r in ("a", "b")}
+    try:
+        wait_results(env, names, 0, list(procs.values()), "the first results from 2 replicas (roundrobin)")
+        ports = {r: p.metrics_port() for r, p in procs.items()}
+
+        def tasks():
+            return {r: {k: ku.scrape_metrics(port).get(f'uniqd_tasks{{kind="{k}"}}', 0) for k in ("ingest", "count")}
+                    for r, port in ports.items()}
+
+        ku.wait_for(lambda: all(t["ingest"] == 2 and t["count"] == 2 for t in tasks().values()), 60,
+                    "each replica to hold 2 ingest and 2 count tasks", interval=0.5)
+        log(f"  ok: tasks per replica {tasks()}")
+        n1 = ku.count_messages(env.brokers, names.output)
+        env.gen_kafka(names.input, parts[1], partitions=4, key="none")
+        log("  part 2 produced; killing b (SIGKILL), then restarting it")
+        procs["b"].proc.send_signal(signal.SIGKILL)
+        procs["b"].wait(30)
+        wait_results(env, names, n1, [procs["a"]], "results from a alone after b was killed", timeout=180)
+        procs["b"] = c.start(names, "b", config=eager)
+        time.sleep(8)
+        for r in ("a", "b"):
+            expect_rc0(procs[r].stop(timeout=120), f"replica {r} (SIGTERM)")
+        expect_rc0(c.start(names, "a", until_end=True, config=eager).wait(300), "the drain (--until-end)")
+    finally:
+        for p in procs.values():
+            p.kill()
+    c.check_results(names, want, "roundrobin: 2 replicas, a kill, a restart, a drain")
+    c.check_dead_letters(names, frames, "eager")
+
+
 CASES = {"replicas": case_replicas, "same_results": case_same_results, "keyed": case_keyed, "wiped": case_wiped, "reset": case_reset,
-         "uncompacted": case_uncompacted}
+         "uncompacted": case_uncompacted, "eager": case_eager}
 
 
 def main():
