@@ -98,11 +98,8 @@ def wait_for_backlog(p, path, offset, timeout):
     wait_while_running(p, lambda: backlog(path, offset) is not None, timeout)
 
 
-def backlog(path, offset):
-    """Messages the running uniqd has left to read (sum of its consumer-lag
-    gauges of the input and of its internal topics: frames routed to the count
-    tasks but not counted yet are work in hand too), from its /metrics; None
-    when unknown."""
+def scrape(path, offset):
+    """The running uniqd's /metrics text (its port from the log from offset on); None when unknown."""
     with open(path, "rb") as f:
         f.seek(offset)
         m = re.search(rb"metrics on http://[^:\s]+:(\d+)/metrics", f.read())
@@ -110,12 +107,26 @@ def backlog(path, offset):
         return None
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{int(m.group(1))}/metrics", timeout=2) as r:
-            text = r.read().decode()
+            return r.read().decode()
     except OSError:
         return None
+
+
+def backlog(path, offset):
+    """Messages the running uniqd has left to read (sum of its consumer-lag
+    gauges of the input and of its internal topics: frames routed to the count
+    tasks but not counted yet are work in hand too), from its /metrics; None
+    when unknown."""
+    text = scrape(path, offset) or ""
     lags = [float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("uniqd_consumer_lag_messages{")]
     internal = [float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("uniqd_internal_lag_messages ")]
     return int(sum(lags) + sum(internal)) if lags else None
+
+
+def holds_pairs(path, offset):
+    """True once the running uniqd's count tasks hold (window, uid) pairs (uniqd_state_pairs > 0)."""
+    text = scrape(path, offset) or ""
+    return any(l.startswith("uniqd_state_pairs ") and float(l.rsplit(" ", 1)[1]) > 0 for l in text.splitlines())
 
 
 def main():
@@ -244,19 +255,26 @@ def main():
         # A kill must find work in hand, whatever the speed of the machine:
         # about one run in seven dies while starting or restoring; one in
         # seven 0-0.35 s after its partitions are assigned (restoring or
-        # reading); the others 0-0.6 s after reading began (its consumer-lag
+        # reading); three in ten 0-0.6 s after reading began (its consumer-lag
         # gauges appeared), while their chunk is read and counted (the count
-        # tasks get it a 200 ms commit later).
+        # tasks get it a 200 ms commit later); the others 0.1-1 s after its
+        # count tasks hold pairs, so that some commits of counted state are
+        # made before a kill even on a loaded machine (where every kill could
+        # otherwise land before the first count, leaving nothing to restore).
         roll = rnd.random()
         if roll < 0.15:
             delay, phase = rnd.uniform(0.0, 0.4), "start-up/restore"
         elif roll < 0.3:
             wait_for_line(p, log_path, log_from, b"[kafka] assigned ", 60)
             delay, phase = rnd.uniform(0.0, 0.35), "assignment"
-        else:
+        elif roll < 0.6:
             wait_for_line(p, log_path, log_from, b"[kafka] assigned ", 60)
             wait_for_backlog(p, log_path, log_from, 60)
             delay, phase = rnd.uniform(0.0, 0.6), "reading"
+        else:
+            wait_for_line(p, log_path, log_from, b"[kafka] assigned ", 60)
+            wait_while_running(p, lambda: holds_pairs(log_path, log_from), 60)
+            delay, phase = rnd.uniform(0.1, 1.0), "counting"
         try:
             rc = p.wait(timeout=delay)
             log(f"run {i}: exited {rc} by itself before the kill")
