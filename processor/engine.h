@@ -69,7 +69,6 @@ struct EngineStats {
   std::uint64_t results_early{0};
   // [granularity][final ? 1 : 0]
   std::array<std::array<std::uint64_t, 2>, kGranularityCount> results_by_window{};
-  std::uint64_t replayed{0};  // re-read after a restart, already accounted for
   std::uint64_t rejected_total() const;
 };
 

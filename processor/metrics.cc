@@ -56,7 +56,6 @@ std::string render_prometheus(const MetricsSnapshot& s) {
   head(o, "uniqd_frames_total", "counter", "Frames consumed, by outcome (rejected ones by reason).");
   line(o, "uniqd_frames_total", "result=\"accepted\"", static_cast<double>(st.accepted));
   line(o, "uniqd_frames_total", "result=\"blank\"", static_cast<double>(st.blank));
-  line(o, "uniqd_frames_total", "result=\"replayed\"", static_cast<double>(st.replayed));
   for (int i = 0; i < kRejectReasonCount; ++i) {
     line(o, "uniqd_frames_total",
          "result=\"rejected\",reason=\"" + std::string(reject_reason_name(static_cast<RejectReason>(i))) + "\"",
