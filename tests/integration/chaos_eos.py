@@ -252,25 +252,28 @@ def main():
         log_from = os.path.getsize(log_path)
         p = subprocess.Popen(base + ["--parse-threads", "-1" if i % 2 else "2", "--metrics-address", "127.0.0.1:0"],
                              stdout=logs, stderr=logs)
-        # A kill must find work in hand, whatever the speed of the machine:
-        # about one run in seven dies while starting or restoring; one in
-        # seven 0-0.35 s after its partitions are assigned (restoring or
-        # reading); three in ten 0-0.6 s after reading began (its consumer-lag
-        # gauges appeared), while their chunk is read and counted (the count
-        # tasks get it a 200 ms commit later); the others 0.1-1 s after its
-        # count tasks hold pairs, so that some commits of counted state are
-        # made before a kill even on a loaded machine (where every kill could
-        # otherwise land before the first count, leaving nothing to restore).
+        # A kill must find work in hand, whatever the speed of the machine
+        # (a fixed delay after reading began found the chunk read already on
+        # a quiet machine, and no count yet on a loaded one): one run in ten
+        # dies while starting or restoring; one in ten 0-0.35 s after its
+        # partitions are assigned (restoring or reading); half once a random
+        # share (5-95 %) of the backlog it first reported is read (input and
+        # internal topics: frames routed to the count tasks but not counted
+        # yet are work in hand too); the others 0.1-1 s after its count tasks
+        # hold pairs, so that counted state is committed before some kills.
         roll = rnd.random()
-        if roll < 0.15:
+        if roll < 0.1:
             delay, phase = rnd.uniform(0.0, 0.4), "start-up/restore"
-        elif roll < 0.3:
+        elif roll < 0.2:
             wait_for_line(p, log_path, log_from, b"[kafka] assigned ", 60)
             delay, phase = rnd.uniform(0.0, 0.35), "assignment"
-        elif roll < 0.6:
+        elif roll < 0.7:
             wait_for_line(p, log_path, log_from, b"[kafka] assigned ", 60)
             wait_for_backlog(p, log_path, log_from, 60)
-            delay, phase = rnd.uniform(0.0, 0.6), "reading"
+            first = backlog(log_path, log_from) or 0
+            share = rnd.uniform(0.05, 0.95)
+            wait_while_running(p, lambda: (backlog(log_path, log_from) or 0) <= first * (1 - share), 60)
+            delay, phase = 0.0, f"reading ({share:.0%} of {first} read)"
         else:
             wait_for_line(p, log_path, log_from, b"[kafka] assigned ", 60)
             wait_while_running(p, lambda: holds_pairs(log_path, log_from), 60)
