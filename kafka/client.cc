@@ -1,4 +1,5 @@
 #include "kafka/client.h"
+#include "kafka/log.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -26,11 +27,6 @@ spdlog::level::level_enum level_of(int severity) {
 
 spdlog::logger& rdlog() {
   static const std::shared_ptr<spdlog::logger> log = processor::component_logger("rdkafka");
-  return *log;
-}
-
-spdlog::logger& klog() {
-  static const std::shared_ptr<spdlog::logger> log = processor::component_logger("kafka");
   return *log;
 }
 
@@ -165,6 +161,11 @@ std::string acl_hint(std::string_view kind, std::string_view name, std::string_v
 }
 
 }  // namespace
+
+spdlog::logger& klog() {
+  static const std::shared_ptr<spdlog::logger> log = processor::component_logger("kafka");
+  return *log;
+}
 
 void set_client_properties(Properties client) {
   Security& s = security();

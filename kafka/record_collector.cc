@@ -1,4 +1,5 @@
 #include "kafka/record_collector.h"
+#include "kafka/log.h"
 
 #include <spdlog/spdlog.h>
 
@@ -10,11 +11,6 @@ namespace uniqd::kafka {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-spdlog::logger& log() {
-  static auto l = processor::component_logger("kafka");
-  return *l;
-}
 
 }  // namespace
 
@@ -102,7 +98,7 @@ void RecordCollector::dr_cb(RdKafka::Message& m) {
     ++failed_;
     // A refused WRITE ends uniqd (kafka/client.h).
     if (report_if_denied(m.err(), Access{m.topic_name(), "WRITE", "", "", "IDEMPOTENT_WRITE"})) return;
-    log().error("delivery to {} failed: {}", m.topic_name(), m.errstr());
+    klog().error("delivery to {} failed: {}", m.topic_name(), m.errstr());
   } else if (m.msg_opaque() != nullptr) {
     const auto sent = static_cast<Clock::rep>(reinterpret_cast<std::intptr_t>(m.msg_opaque()));
     // Under exactly_once a result is readable by a read_committed consumer
@@ -151,7 +147,7 @@ void RecordCollector::produce(const std::string& topic, std::int32_t partition, 
     }
     delete headers;
     ++failed_;
-    log().error("produce to {} failed: {}", topic, RdKafka::err2str(e));
+    klog().error("produce to {} failed: {}", topic, RdKafka::err2str(e));
     return;
   }
 }

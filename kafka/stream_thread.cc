@@ -1,4 +1,5 @@
 #include "kafka/stream_thread.h"
+#include "kafka/log.h"
 
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
@@ -32,11 +33,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-spdlog::logger& klog() {
-  static auto l = processor::component_logger("kafka");
-  return *l;
-}
 
 using ErrorPtr = std::unique_ptr<RdKafka::Error>;
 

@@ -1,4 +1,5 @@
 #include "kafka/task.h"
+#include "kafka/log.h"
 
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
@@ -24,11 +25,6 @@ namespace uniqd::kafka {
 namespace {
 
 using std::chrono::milliseconds;
-
-spdlog::logger& klog() {
-  static auto l = processor::component_logger("kafka");
-  return *l;
-}
 
 // Retries what the broker may answer later (it may be starting) until stop.
 template <class Fn>

@@ -1,4 +1,5 @@
 #include "kafka/task_manager.h"
+#include "kafka/log.h"
 
 #include <spdlog/spdlog.h>
 
@@ -12,11 +13,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-spdlog::logger& klog() {
-  static auto l = processor::component_logger("kafka");
-  return *l;
-}
 
 // Per-call timeouts librdkafka is given, at most (each also bounded by what
 // is left of the budget).
