@@ -111,6 +111,16 @@ class Case:
         return self.env.start_uniqd_kafka(names, self.flags(replica, extra, config), f"{names.app_id}-{replica}.log",
                                           until_end=until_end, metrics=True)
 
+    def until_end(self, names: ku.Names, replicas: tuple, what: str, extra: list[str] = (), config: str = "") -> None:
+        """Replicas started at once with --until-end, each to exit 0 (all killed if one fails)."""
+        procs = [self.start(names, r, until_end=True, extra=extra, config=config) for r in replicas]
+        try:
+            for r, p in zip(replicas, procs):
+                expect_rc0(p.wait(300), f"{what}: replica {r} (--until-end)")
+        finally:
+            for p in procs:
+                p.kill()
+
     def want(self, frames: str):
         return ku.final_results_from_lines(self.env.oracle(frames, FLAGS))
 
@@ -192,9 +202,7 @@ def case_replicas(c: Case):
         wait_results(env, names, n2, [procs["r4"]], "results from r4 alone", timeout=180)
         expect_rc0(procs["r4"].stop(timeout=120), "replica r4 (SIGTERM)")
         log("  draining with two replicas --until-end (r2's state directory and a new one)")
-        drain = [c.start(names, "r2", until_end=True), c.start(names, "r5", until_end=True)]
-        for i, d in enumerate(drain):
-            expect_rc0(d.wait(300), f"drain replica {i + 1} (--until-end)")
+        c.until_end(names, ("r2", "r5"), "the drain")
     finally:
         for proc in procs.values():
             proc.kill()
@@ -208,13 +216,7 @@ def case_same_results(c: Case):
     one = names.derived("one")
     expect_rc0(c.start(one, "a", until_end=True).wait(300), "1 replica --until-end")
     three = names.derived("three")
-    procs = [c.start(three, r, until_end=True) for r in ("a", "b", "c")]
-    try:
-        for i, p in enumerate(procs):
-            expect_rc0(p.wait(300), f"replica {i + 1} of 3 (--until-end)")
-    finally:
-        for p in procs:
-            p.kill()
+    c.until_end(three, ("a", "b", "c"), "3 replicas")
     got1 = c.check_results(one, want, "1 replica")
     got3 = c.check_results(three, want, "3 replicas")
     check(ku.compare_finals(got3, got1), "3 replicas publish exactly what 1 replica publishes")
@@ -233,13 +235,7 @@ def case_keyed(c: Case):
     names, _, frames, _ = c.stream("keyed", 4, "uid", **{"--uid-number-prob": 0})
     want = c.want(frames)
     extra = ["--input-partitioned-by", "uid"]
-    procs = [c.start(names, r, until_end=True, extra=extra) for r in ("a", "b")]
-    try:
-        for i, p in enumerate(procs):
-            expect_rc0(p.wait(300), f"keyed replica {i + 1} of 2 (--until-end)")
-    finally:
-        for p in procs:
-            p.kill()
+    c.until_end(names, ("a", "b"), "keyed input", extra=extra)
     c.check_results(names, want, "input keyed by uid, 2 replicas")
     have = topics(env)
     if f"{names.app_id}-repartition" in have:
