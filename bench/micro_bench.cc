@@ -3,6 +3,8 @@
 // the window store's insert (new uid / uid already in the window).
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <string>
@@ -37,6 +39,41 @@ void BM_ParseFrame(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame.size()));
 }
 BENCHMARK(BM_ParseFrame);
+
+// The frame parser on real frames: the first 20 000 lines of the file named
+// by UNIQD_BENCH_FRAMES (bench/file.sh's cached data, say), each padded, so
+// that the branch predictors see the data's variety rather than one frame.
+void BM_ParseFileFrames(benchmark::State& state) {
+  const char* path = std::getenv("UNIQD_BENCH_FRAMES");
+  if (path == nullptr) {
+    state.SkipWithError("UNIQD_BENCH_FRAMES is not set");
+    return;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::vector<std::string> frames;
+  std::size_t bytes = 0;
+  for (std::string line; frames.size() < 20000 && std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    bytes += line.size();
+    frames.push_back(line + std::string(uniqd::processor::kFramePadding, ' '));
+  }
+  if (frames.empty()) {
+    state.SkipWithError("UNIQD_BENCH_FRAMES names no readable lines");
+    return;
+  }
+  uniqd::processor::FrameParser parser(1 << 20);
+  uniqd::processor::ParsedFrame out;
+  for (auto _ : state) {
+    for (const std::string& f : frames) {
+      auto r = parser.parse(f.data(), f.size() - uniqd::processor::kFramePadding, out);
+      benchmark::DoNotOptimize(r);
+      benchmark::DoNotOptimize(out);
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * frames.size()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+BENCHMARK(BM_ParseFileFrames)->Unit(benchmark::kMillisecond);
 
 void BM_HashUid(benchmark::State& state) {
   const std::string uid = "2a7c8e4bf3f0d1c9a51";
