@@ -486,6 +486,9 @@ class StreamThread final : public RdKafka::RebalanceCb,
         if (it != inputs_.end() && c_.until_end && m.offset() >= it->second.end && !it->second.done) {
           klog().info("input partition {} reached its end offset {}", m.partition(), m.offset());
           it->second.done = true;
+          // At once rather than at the next 100 ms tick: the end markers
+          // start the last round through the count and sum tasks.
+          finish_ended_inputs();
         }
         break;
       }
@@ -1065,6 +1068,8 @@ class StreamThread final : public RdKafka::RebalanceCb,
     committing_ = Committing{std::move(counted), std::move(ingest_snaps), std::move(sum_snaps)};
     const bool ok = manager_->commit(offsets) == TaskManager::Outcome::committed;
     committing_ = Committing{};
+    klog().debug("commit {} in {:.1f} ms ({} offsets)", ok ? "done" : "failed",
+                 std::chrono::duration<double, std::milli>(Clock::now() - started).count(), offsets.size());
     return ok;
   }
 
