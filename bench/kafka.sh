@@ -5,13 +5,14 @@
 #   bench/kafka.sh [--frames N] [--partitions P] [--runs R] [--build DIR]
 #                  [--guarantee at_least_once,exactly_once]
 #                  [--variant NAME:key=value,key=value]... [--no-profile]
-#                  [--compression lz4|none|zstd|snappy|gzip]
+#                  [--compression lz4|none|zstd|snappy|gzip] [--data hostile|challenge]
 #
 # Starts its own broker (scripts/kafka, free port, temp dir; always stopped and
 # removed), produces N frames (the same generator options as bench/file.sh,
 # keyed by uid, P partitions, compressed by the producer with --compression,
 # default lz4; none is what the challenge's producers send; producing is not
-# measured), then runs R rounds.
+# measured; --data: uniqd-gen's hostile default profile or its challenge
+# profile, as in bench/file.sh), then runs R rounds.
 # Each round runs, for every fetch variant (the built-in settings, plus each
 # --variant: librdkafka consumer properties given to the floor with -X and to
 # uniqd through --config kafka.consumer):
@@ -43,6 +44,7 @@ GUARANTEES="at_least_once"
 PROFILE=1
 VARIANTS=("default:")
 COMPRESSION=lz4
+DATA_PROFILE=hostile
 ARGS=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -54,10 +56,15 @@ while [ $# -gt 0 ]; do
     --variant) VARIANTS+=("$2"); shift 2 ;;
     --no-profile) PROFILE=0; shift ;;
     --compression) COMPRESSION="$2"; shift 2 ;;
+    --data) DATA_PROFILE="$2"; shift 2 ;;
     -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/kafka.sh: unknown option $1 (--help)" >&2; exit 2 ;;
   esac
 done
+case "$DATA_PROFILE" in
+  hostile|challenge) ;;
+  *) echo "bench/kafka.sh: --data must be hostile or challenge, not '$DATA_PROFILE'" >&2; exit 2 ;;
+esac
 BUILD="$(bench_find_build bench/kafka.sh "$BUILD" uniqd uniqd-gen uniqd-transport-floor)"
 
 DATA="${UNIQD_BENCH_DIR:-/tmp/uniqd-bench}"
@@ -77,8 +84,12 @@ B="$(bench_start_broker "$KDIR")"
 # Same frames as bench/file.sh (same options, seed), one message per line, keyed by uid.
 GEN_OPTS=(--rate 1000 --users 100000 --frame-bytes 2000 --seed 42 --max-delay 8 --delay-prob 0.05
   --flip-prob 0.001 --malformed-prob 0.001 --missing-uid-prob 0.0005 --ts-string-prob 0.01 --crlf-prob 0.1)
+case "$DATA_PROFILE" in
+  hostile) ;;
+  challenge) GEN_OPTS+=(--profile challenge) ;;
+esac
 TOPIC=frames
-log "producing $FRAMES frames to $TOPIC ($PARTITIONS partitions, key uid, compression $COMPRESSION)"
+log "producing $FRAMES $DATA_PROFILE frames to $TOPIC ($PARTITIONS partitions, key uid, compression $COMPRESSION)"
 t0=$EPOCHREALTIME
 "$BUILD/uniqd-gen" --count "$FRAMES" "${GEN_OPTS[@]}" --kafka "$B" --topic "$TOPIC" --partitions "$PARTITIONS" \
   --key uid --kafka-property "compression.type=$COMPRESSION" >"$WORK/gen.log" 2>&1 || { tail -5 "$WORK/gen.log" >&2; exit 1; }
@@ -286,7 +297,7 @@ EOF
   echo
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM;" \
        "build $BUILD; broker: scripts/kafka (single node, same machine, $("$REPO/scripts/kafka" classpath 2>/dev/null | tr ':' '\n' | grep -oE 'kafka-[0-9.]+[0-9]' | head -1 || echo '?'))."
-  echo "Topic: $FRAMES frames, ${BYTES:-?} bytes, $PARTITIONS partitions, keyed by uid, producer compression $COMPRESSION (produced in $PRODUCE_S s, not measured)."
+  echo "Topic: $FRAMES frames ($DATA_PROFILE profile), ${BYTES:-?} bytes, $PARTITIONS partitions, keyed by uid, producer compression $COMPRESSION (produced in $PRODUCE_S s, not measured)."
   echo "$RUNS rounds; in each: the floor, then uniqd per guarantee, per fetch variant. e2e = whole process wall time" \
        "(uniqd: topic creation, group join, reading, final emit, produce + commit, close); read = consumption only" \
        "(floor: assign to last message; uniqd: first 'assigned' to first 'revoked' log line, i.e. including the final emit" \
@@ -313,7 +324,7 @@ EOF
   echo
   python3 -c "
 import json; d=json.load(open('$WORK/runs.json'))
-d.update(frames=$FRAMES, bytes=${BYTES:-0}, partitions=$PARTITIONS, runs=$RUNS, perf_threads='''$PERF_THREADS'''.strip(),
+d.update(frames=$FRAMES, data='$DATA_PROFILE', compression='$COMPRESSION', bytes=${BYTES:-0}, partitions=$PARTITIONS, runs=$RUNS, perf_threads='''$PERF_THREADS'''.strip(),
          perf_share='''$PERF_SHARE'''.strip(), perf_main_thread='''$PERF_MAIN'''.strip(), load_start='''$LOAD_START'''.strip(), load_end='''$LOAD_END'''.strip())
 print('BENCH_KAFKA ' + json.dumps(d, separators=(',', ':')))"
 }

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   if (brokers.empty() || topic.empty()) return usage();
 
   const auto t0 = Clock::now();
-  // kafka/task.cc's consumer settings, minus the group machinery uniqd needs
+  // kafka/stream_thread.cc's consumer settings, minus the group machinery uniqd needs
   // and a floor does not (rebalance callback, manual commits).
   const std::vector<std::pair<std::string, std::string>> defaults = {
       {"bootstrap.servers", brokers},
@@ -65,8 +65,8 @@ int main(int argc, char** argv) {
       {"auto.offset.reset", "earliest"},
       {"isolation.level", "read_committed"},
       {"enable.partition.eof", "true"},
-      {"fetch.max.bytes", "67108864"},
-      {"max.partition.fetch.bytes", "8388608"},
+      {"fetch.max.bytes", "4194304"},
+      {"max.partition.fetch.bytes", "1048576"},
       {"queued.max.messages.kbytes", "262144"},
   };
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));

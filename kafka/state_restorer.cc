@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "kafka/client.h"
 #include "processor/logging.h"
@@ -46,6 +47,22 @@ StateRestorer::~StateRestorer() {
   if (reader_) reader_->close();
 }
 
+// A partition assigned before its leader is known waits for librdkafka's
+// offset-query timer (about 500 ms) even when the metadata arrives a moment
+// later; asking for the topics' metadata first makes the first fetch go out
+// at once. A failure here costs only that wait, so it is not an error.
+void StateRestorer::learn_leaders(const std::vector<RestorePartition>& parts) {
+  std::set<std::string> topics;
+  for (const RestorePartition& p : parts) topics.insert(p.topic);
+  for (const std::string& name : topics) {
+    std::string err;
+    std::unique_ptr<RdKafka::Topic> topic(RdKafka::Topic::create(reader_.get(), name, nullptr, err));
+    if (!topic) continue;
+    RdKafka::Metadata* md = nullptr;
+    if (reader_->metadata(false, topic.get(), &md, 5000) == RdKafka::ERR_NO_ERROR) delete md;
+  }
+}
+
 bool StateRestorer::restore(std::vector<RestorePartition>& parts,
                             const std::function<bool(const ChangelogRecord&)>& fn, const std::function<bool()>& stop,
                             std::string* error, std::chrono::milliseconds error_budget) {
@@ -54,8 +71,22 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts,
   std::map<std::pair<std::string, std::int32_t>, std::size_t> index;
   std::vector<bool> ended(parts.size(), false);
   std::size_t at_end = 0;
+  learn_leaders(parts);
   for (std::size_t i = 0; i < parts.size(); ++i) {
     parts[i].next = parts[i].from < 0 ? 0 : parts[i].from;
+    // A logical offset (the beginning) is resolved by librdkafka's offset
+    // query, which waits for a timer (about 500 ms) whenever the leader was
+    // not yet known when the partition was assigned; the low watermark asked
+    // here is the same offset, at once. Unknown (the query failed): the
+    // logical offset stays, and its fetch reports what is wrong.
+    if (parts[i].from < 0) {
+      std::int64_t low = 0, high = 0;
+      if (reader_->query_watermark_offsets(parts[i].topic, parts[i].partition, &low, &high, 5000) ==
+          RdKafka::ERR_NO_ERROR) {
+        parts[i].from = low;
+        parts[i].next = low;
+      }
+    }
     // Every partition is fetched, even one known to be empty: the fetch is
     // what tells at start that a changelog may not be read (READ ACL), not
     // only at the first restore that has something to read.

@@ -48,6 +48,8 @@ class StateRestorer {
   std::uint64_t records() const { return records_; }
 
  private:
+  void learn_leaders(const std::vector<RestorePartition>& parts);
+
   std::string group_;
   std::unique_ptr<RdKafka::KafkaConsumer> reader_;
   std::uint64_t records_{0};

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <optional>
 #include <thread>
@@ -236,8 +237,13 @@ class StreamThread final : public RdKafka::RebalanceCb,
                            {"auto.offset.reset", "earliest"},
                            {"isolation.level", "read_committed"},
                            {"enable.partition.eof", "true"},
-                           {"fetch.max.bytes", "67108864"},
-                           {"max.partition.fetch.bytes", "8388608"},
+                           // A fetch answer is one allocation; past glibc's
+                           // largest mmap threshold (32 MiB) every answer is
+                           // fresh pages, faulted in and zeroed: with 64 MiB /
+                           // 8 MiB that was a third of the consumer's CPU
+                           // (bench/README.md, "Fetch size").
+                           {"fetch.max.bytes", "4194304"},
+                           {"max.partition.fetch.bytes", "1048576"},
                            {"queued.max.messages.kbytes", "262144"},
                            // The internal topics' records become readable when
                            // their transaction commits: don't let an empty fetch
@@ -294,9 +300,12 @@ class StreamThread final : public RdKafka::RebalanceCb,
     bool finished = false;
     while (!stopping() && !failed() && !manager_->interrupted()) {
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(feed_->holds_frames() ? 0 : 100));
+      // One clock read per message, shared by its handling and the checks
+      // below (a second one in ingest cost 1 % of the thread).
+      const auto now = Clock::now();
+      now_ = now;
       handle(*m);
       collector_->poll();
-      const auto now = Clock::now();
       if (now - last_check >= milliseconds(100)) {
         last_check = now;
         apply_parsed();
@@ -477,6 +486,9 @@ class StreamThread final : public RdKafka::RebalanceCb,
         if (it != inputs_.end() && c_.until_end && m.offset() >= it->second.end && !it->second.done) {
           klog().info("input partition {} reached its end offset {}", m.partition(), m.offset());
           it->second.done = true;
+          // At once rather than at the next 100 ms tick: the end markers
+          // start the last round through the count and sum tasks.
+          finish_ended_inputs();
         }
         break;
       }
@@ -504,7 +516,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     InputState& in = it->second;
     if (in.next < 0) check_resume_offset(m.partition(), in, m.offset());
     if (redelivered(m, in.next)) return;
-    in.last_message = Clock::now();
+    in.last_message = now_;
     in.next = m.offset() + 1;
     in.dirty = true;
     const char* bytes = static_cast<const char*>(m.payload());
@@ -724,6 +736,34 @@ class StreamThread final : public RdKafka::RebalanceCb,
     return store;
   }
 
+  // The count tasks' stores of an assignment, opened at once: creating a
+  // RocksDB database waits on a few fsyncs (about 45 ms each here), which
+  // need not follow one another.
+  std::map<std::int32_t, std::unique_ptr<state::RocksDbStore>> open_shard_stores(
+      const std::vector<RdKafka::TopicPartition*>& parts) {
+    std::vector<std::int32_t> shards;
+    for (const RdKafka::TopicPartition* tp : parts) {
+      if ((tp->topic() == t_.input && keyed_) || tp->topic() == t_.repartition) shards.push_back(tp->partition());
+    }
+    std::vector<std::future<std::unique_ptr<state::RocksDbStore>>> opening;
+    for (std::int32_t shard : shards) {
+      opening.push_back(std::async(std::launch::async, [this, shard] { return open_shard_store(shard); }));
+    }
+    std::map<std::int32_t, std::unique_ptr<state::RocksDbStore>> stores;
+    // Every future is waited for, even after one failed, before the error
+    // leaves: none may outlive this call.
+    std::exception_ptr failure;
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+      try {
+        stores[shards[i]] = opening[i].get();
+      } catch (...) {
+        if (!failure) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+    return stores;
+  }
+
   std::unique_ptr<CountTask> make_count_task(int shard, std::unique_ptr<state::RocksDbStore> store) {
     return std::make_unique<CountTask>(shard, keyed_ ? 1 : inputs_n_, opts_, std::move(store), partials_sink(), rejects_sink());
   }
@@ -743,8 +783,9 @@ class StreamThread final : public RdKafka::RebalanceCb,
     std::vector<Pending> pending;
     std::vector<RestorePartition> requests;
     std::uint64_t from_db = 0;
+    std::map<std::int32_t, std::unique_ptr<state::RocksDbStore>> stores = open_shard_stores(parts);
     auto add_count = [&](std::int32_t shard) {
-      Pending pc{Kind::repartition, shard, open_shard_store(shard), {}, 0, requests.size()};
+      Pending pc{Kind::repartition, shard, std::move(stores.at(shard)), {}, 0, requests.size()};
       std::optional<state::Checkpoint> checkpoint;
       state::Status s = pc.store->load(&checkpoint);
       if (!s.ok()) {
@@ -1027,6 +1068,8 @@ class StreamThread final : public RdKafka::RebalanceCb,
     committing_ = Committing{std::move(counted), std::move(ingest_snaps), std::move(sum_snaps)};
     const bool ok = manager_->commit(offsets) == TaskManager::Outcome::committed;
     committing_ = Committing{};
+    klog().debug("commit {} in {:.1f} ms ({} offsets)", ok ? "done" : "failed",
+                 std::chrono::duration<double, std::milli>(Clock::now() - started).count(), offsets.size());
     return ok;
   }
 
@@ -1250,6 +1293,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
   bool closing_{false};
   int status_{0};
   Clock::time_point empty_since_{Clock::now()};
+  Clock::time_point now_{Clock::now()};  // when the message being handled was read
   processor::LatencyHistogram commits_;
   processor::EngineStats committed_stats_;
   std::uint64_t restored_pairs_{0};
