@@ -113,6 +113,7 @@ timed() {  # out-prefix cmd...
   local out="$1"; shift
   local t0 t1 rc=0
   t0=$EPOCHREALTIME
+  T0=$t0
   /usr/bin/time -f "%U %S %M" -o "$out.time" "$@" >"$out.stdout" 2>"$out.stderr" || rc=$?
   t1=$EPOCHREALTIME
   WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
@@ -136,7 +137,9 @@ run_floor() {  # variant round
   line="$(grep '^transport ' "$out.stdout")"
   frames=$(sed -nE 's/.*frames=([0-9]+).*/\1/p' <<<"$line")
   read_s=$(sed -nE 's/.* seconds=([0-9.]+).*/\1/p' <<<"$line")
-  echo "floor $name - $r $WALL $CPU_U $CPU_S $RSS $read_s $frames" >>"$WORK/runs"
+  local setup_s
+  setup_s=$(sed -nE 's/.* setup_seconds=([0-9.]+).*/\1/p' <<<"$line")
+  echo "floor $name - $r $WALL $CPU_U $CPU_S $RSS $read_s $frames ${setup_s:-0}" >>"$WORK/runs"
   log "round $r floor [$name]: $frames frames, $WALL s wall ($read_s s reading), $CPU_U s user, $CPU_S s sys"
 }
 
@@ -194,7 +197,11 @@ run_uniqd() {  # variant guarantee round [perf]
     exit 1
   fi
   read_s=$(secs_between "$a" "$e")
-  echo "uniqd $name $g $r $WALL $CPU_U $CPU_S $RSS $read_s $frames" >>"$WORK/runs"
+  # Start-up: from the launch to the first assignment (topic checks, group
+  # join, restore); what is left of the wall time after the read is the close.
+  local start_s
+  start_s=$(python3 -c "import sys,datetime as d; t0=d.datetime.fromtimestamp(float(sys.argv[1]), d.timezone.utc).replace(tzinfo=None); print('%.3f' % (d.datetime.fromisoformat(sys.argv[2]) - t0).total_seconds())" "$T0" "$a")
+  echo "uniqd $name $g $r $WALL $CPU_U $CPU_S $RSS $read_s $frames $start_s" >>"$WORK/runs"
   grep -o '[0-9]* frames (.*' "$out.stderr" | tail -1 >"$WORK/summary.$g" || true
   log "round $r uniqd [$name, $g]: $frames frames, $WALL s wall ($read_s s reading), $CPU_U s user, $CPU_S s sys"
 }
@@ -250,27 +257,28 @@ import json, statistics as st, sys
 path, frames, nbytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 runs = {}
 for line in open(path):
-    kind, var, g, rnd, wall, u, s, rss, read_s, n = line.split()
+    kind, var, g, rnd, wall, u, s, rss, read_s, n, start_s = line.split()
     runs.setdefault((kind, var, g), {})[int(rnd)] = dict(wall=float(wall), user=float(u), sys=float(s),
-                                                        rss=int(rss), read=float(read_s), frames=int(n))
-print("| contender | variant | frames | e2e frames/s | e2e MB/s | read frames/s | read MB/s | wall s | read s | user s | sys s | CPU µs/frame | peak RSS MiB |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                                                        rss=int(rss), read=float(read_s), frames=int(n),
+                                                        start=float(start_s))
+print("| contender | variant | frames | e2e frames/s | e2e MB/s | read frames/s | read MB/s | wall s | start s | read s | after s | user s | sys s | CPU µs/frame | peak RSS MiB |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 out = {}
 for (kind, var, g), rr in sorted(runs.items(), key=lambda kv: (kv[0][1] != "default", kv[0][1], kv[0][0], kv[0][2])):
     r = list(rr.values())
     med = lambda k: st.median(x[k] for x in r)
     n = r[0]["frames"]
-    wall, read = med("wall"), med("read")
+    wall, read, start = med("wall"), med("read"), med("start")
     label = "floor" if kind == "floor" else f"uniqd {g}"
     d = dict(frames=n, e2e_frames_per_s=round(n / wall), e2e_mb_per_s=round(nbytes / wall / 1e6, 1),
              read_frames_per_s=round(n / read) if read else None, read_mb_per_s=round(nbytes / read / 1e6, 1) if read else None,
-             wall_s=wall, read_s=read, user_s=med("user"), sys_s=med("sys"),
+             wall_s=wall, start_s=start, read_s=read, after_s=round(max(wall - start - read, 0), 3), user_s=med("user"), sys_s=med("sys"),
              cpu_us_per_frame=round((med("user") + med("sys")) / n * 1e6, 2), peak_rss_mib=round(med("rss") / 1024, 1), runs=len(r))
     out[f"{label} [{var}]"] = d
     if n != frames:
         print(f"<!-- {label} [{var}] read {n} frames, expected {frames} -->")
     print(f"| {label} | {var} | {n} | {d['e2e_frames_per_s']:,} | {d['e2e_mb_per_s']} | {d['read_frames_per_s'] or 0:,} | {d['read_mb_per_s']} | "
-          f"{wall:.2f} | {read:.2f} | {d['user_s']:.2f} | {d['sys_s']:.2f} | {d['cpu_us_per_frame']} | {d['peak_rss_mib']} |")
+          f"{wall:.2f} | {start:.2f} | {read:.2f} | {d['after_s']:.2f} | {d['user_s']:.2f} | {d['sys_s']:.2f} | {d['cpu_us_per_frame']} | {d['peak_rss_mib']} |")
 print()
 print("| ratio uniqd / floor (throughput, median of per-round ratios) | e2e | per round | read | per round | CPU floor / uniqd | target |")
 print("|---|---:|---|---:|---|---:|---|")
@@ -301,7 +309,8 @@ EOF
   echo "$RUNS rounds; in each: the floor, then uniqd per guarantee, per fetch variant. e2e = whole process wall time" \
        "(uniqd: topic creation, group join, reading, final emit, produce + commit, close); read = consumption only" \
        "(floor: assign to last message; uniqd: first 'assigned' to first 'revoked' log line, i.e. including the final emit" \
-       "and commit, ms resolution). Medians."
+       "and commit, ms resolution); start = launch to the first assignment (uniqd: topic checks, group join, restore; floor:" \
+       "client creation and assignment); after = wall - start - read (the close). Medians."
   echo
   echo "Load at start: \`$LOAD_START\`"
   echo "Load at end:   \`$LOAD_END\`"

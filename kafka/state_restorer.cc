@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "kafka/client.h"
 #include "processor/logging.h"
@@ -72,19 +73,27 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts,
   std::vector<bool> ended(parts.size(), false);
   std::size_t at_end = 0;
   learn_leaders(parts);
+  const auto ask_until = Clock::now() + std::chrono::seconds(1);
   for (std::size_t i = 0; i < parts.size(); ++i) {
     parts[i].next = parts[i].from < 0 ? 0 : parts[i].from;
     // A logical offset (the beginning) is resolved by librdkafka's offset
     // query, which waits for a timer (about 500 ms) whenever the leader was
-    // not yet known when the partition was assigned; the low watermark asked
-    // here is the same offset, at once. Unknown (the query failed): the
+    // not yet known when the partition was assigned, or was not leader yet
+    // (a topic created a moment ago); the low watermark asked here is the
+    // same offset, at once, asked again every 20 ms while the broker is not
+    // ready, for up to a second over all partitions. Still unknown: the
     // logical offset stays, and its fetch reports what is wrong.
     if (parts[i].from < 0) {
-      std::int64_t low = 0, high = 0;
-      if (reader_->query_watermark_offsets(parts[i].topic, parts[i].partition, &low, &high, 5000) ==
-          RdKafka::ERR_NO_ERROR) {
-        parts[i].from = low;
-        parts[i].next = low;
+      while (true) {
+        std::int64_t low = 0, high = 0;
+        if (reader_->query_watermark_offsets(parts[i].topic, parts[i].partition, &low, &high, 5000) ==
+            RdKafka::ERR_NO_ERROR) {
+          parts[i].from = low;
+          parts[i].next = low;
+          break;
+        }
+        if (Clock::now() >= ask_until || stop()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
     }
     // Every partition is fetched, even one known to be empty: the fetch is
