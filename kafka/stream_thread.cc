@@ -239,11 +239,13 @@ class StreamThread final : public RdKafka::RebalanceCb,
                            {"enable.partition.eof", "true"},
                            // A fetch answer is one allocation; past glibc's
                            // largest mmap threshold (32 MiB) every answer is
-                           // fresh pages, faulted in and zeroed: with 64 MiB /
-                           // 8 MiB that was a third of the consumer's CPU
-                           // (bench/README.md, "Fetch size").
-                           {"fetch.max.bytes", "4194304"},
-                           {"max.partition.fetch.bytes", "1048576"},
+                           // fresh pages, faulted in and zeroed: 64 MiB / 8
+                           // MiB cost uniqd 0.6-0.7 s of sys time per 2 GB.
+                           // Much smaller answers (4 / 1 MiB) cost a fetch
+                           // round trip per 4 MiB, slow when the cores are
+                           // busy (bench/README.md, "Fetch size").
+                           {"fetch.max.bytes", "16777216"},
+                           {"max.partition.fetch.bytes", "4194304"},
                            {"queued.max.messages.kbytes", "262144"},
                            // The internal topics' records become readable when
                            // their transaction commits: don't let an empty fetch
