@@ -65,8 +65,8 @@ int main(int argc, char** argv) {
       {"auto.offset.reset", "earliest"},
       {"isolation.level", "read_committed"},
       {"enable.partition.eof", "true"},
-      {"fetch.max.bytes", "16777216"},
-      {"max.partition.fetch.bytes", "4194304"},
+      {"fetch.max.bytes", "67108864"},
+      {"max.partition.fetch.bytes", "8388608"},
       {"queued.max.messages.kbytes", "262144"},
   };
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));

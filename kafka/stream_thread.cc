@@ -237,15 +237,14 @@ class StreamThread final : public RdKafka::RebalanceCb,
                            {"auto.offset.reset", "earliest"},
                            {"isolation.level", "read_committed"},
                            {"enable.partition.eof", "true"},
-                           // A fetch answer is one allocation; past glibc's
-                           // largest mmap threshold (32 MiB) every answer is
-                           // fresh pages, faulted in and zeroed: 64 MiB / 8
-                           // MiB cost uniqd 0.6-0.7 s of sys time per 2 GB.
-                           // Much smaller answers (4 / 1 MiB) cost a fetch
-                           // round trip per 4 MiB, slow when the cores are
-                           // busy (bench/README.md, "Fetch size").
-                           {"fetch.max.bytes", "16777216"},
-                           {"max.partition.fetch.bytes", "4194304"},
+                           // Large answers: each is one allocation past glibc's
+                           // mmap threshold, so fresh pages faulted in (0.6 s
+                           // of sys time per 2 GB), yet on 2 busy cores they
+                           // read faster than 30/8, 16/4 or 4/1 MiB, which
+                           // cost less CPU but left uniqd waiting (bench/
+                           // README.md, "Fetch size").
+                           {"fetch.max.bytes", "67108864"},
+                           {"max.partition.fetch.bytes", "8388608"},
                            {"queued.max.messages.kbytes", "262144"},
                            // The internal topics' records become readable when
                            // their transaction commits: don't let an empty fetch
