@@ -16,6 +16,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A librdkafka timeout until `until`, at least 50 ms (a call given 0 ms
+// would not even send its request).
+int millis_left(Clock::time_point until) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+  return static_cast<int>(std::max<long long>(left, 50));
+}
+
 spdlog::logger& log() {
   static auto l = processor::component_logger("restore");
   return *l;
@@ -51,8 +58,9 @@ StateRestorer::~StateRestorer() {
 // A partition assigned before its leader is known waits for librdkafka's
 // offset-query timer (about 500 ms) even when the metadata arrives a moment
 // later; asking for the topics' metadata first makes the first fetch go out
-// at once. A failure here costs only that wait, so it is not an error.
-void StateRestorer::learn_leaders(const std::vector<RestorePartition>& parts) {
+// at once. A failure here costs only that wait, so it is not an error; nor
+// may it hold the restore (and a stop) longer than `until`.
+void StateRestorer::learn_leaders(const std::vector<RestorePartition>& parts, Clock::time_point until) {
   std::set<std::string> topics;
   for (const RestorePartition& p : parts) topics.insert(p.topic);
   for (const std::string& name : topics) {
@@ -60,7 +68,7 @@ void StateRestorer::learn_leaders(const std::vector<RestorePartition>& parts) {
     std::unique_ptr<RdKafka::Topic> topic(RdKafka::Topic::create(reader_.get(), name, nullptr, err));
     if (!topic) continue;
     RdKafka::Metadata* md = nullptr;
-    if (reader_->metadata(false, topic.get(), &md, 5000) == RdKafka::ERR_NO_ERROR) delete md;
+    if (reader_->metadata(false, topic.get(), &md, millis_left(until)) == RdKafka::ERR_NO_ERROR) delete md;
   }
 }
 
@@ -72,8 +80,10 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts,
   std::map<std::pair<std::string, std::int32_t>, std::size_t> index;
   std::vector<bool> ended(parts.size(), false);
   std::size_t at_end = 0;
-  learn_leaders(parts);
+  // Both steps below only save waiting; a broker that does not answer them
+  // within a second is left to the fetch loop and its error budget.
   const auto ask_until = Clock::now() + std::chrono::seconds(1);
+  learn_leaders(parts, ask_until);
   for (std::size_t i = 0; i < parts.size(); ++i) {
     parts[i].next = parts[i].from < 0 ? 0 : parts[i].from;
     // A logical offset (the beginning) is resolved by librdkafka's offset
@@ -84,15 +94,14 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts,
     // ready, for up to a second over all partitions. Still unknown: the
     // logical offset stays, and its fetch reports what is wrong.
     if (parts[i].from < 0) {
-      while (true) {
+      while (Clock::now() < ask_until && !stop()) {
         std::int64_t low = 0, high = 0;
-        if (reader_->query_watermark_offsets(parts[i].topic, parts[i].partition, &low, &high, 5000) ==
-            RdKafka::ERR_NO_ERROR) {
+        if (reader_->query_watermark_offsets(parts[i].topic, parts[i].partition, &low, &high,
+                                             millis_left(ask_until)) == RdKafka::ERR_NO_ERROR) {
           parts[i].from = low;
           parts[i].next = low;
           break;
         }
-        if (Clock::now() >= ask_until || stop()) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
     }

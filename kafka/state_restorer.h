@@ -48,7 +48,7 @@ class StateRestorer {
   std::uint64_t records() const { return records_; }
 
  private:
-  void learn_leaders(const std::vector<RestorePartition>& parts);
+  void learn_leaders(const std::vector<RestorePartition>& parts, std::chrono::steady_clock::time_point until);
 
   std::string group_;
   std::unique_ptr<RdKafka::KafkaConsumer> reader_;
