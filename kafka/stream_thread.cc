@@ -304,8 +304,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
       // One clock read per message, shared by its handling and the checks
       // below (a second one in ingest cost 1 % of the thread).
       const auto now = Clock::now();
-      now_ = now;
-      handle(*m);
+      handle(*m, now);
       collector_->poll();
       if (now - last_check >= milliseconds(100)) {
         last_check = now;
@@ -463,12 +462,13 @@ class StreamThread final : public RdKafka::RebalanceCb,
 
   // ------------------------------------------------------------ consuming
 
-  void handle(RdKafka::Message& m) {
+  // now: when m was read.
+  void handle(RdKafka::Message& m, Clock::time_point now) {
     switch (m.err()) {
       case RdKafka::ERR_NO_ERROR:
         switch (kind_of(m, t_)) {
           case Kind::input:
-            ingest(m);
+            ingest(m, now);
             break;
           case Kind::repartition:
             count(m);
@@ -511,13 +511,13 @@ class StreamThread final : public RdKafka::RebalanceCb,
     }
   }
 
-  void ingest(RdKafka::Message& m) {
+  void ingest(RdKafka::Message& m, Clock::time_point now) {
     auto it = inputs_.find(m.partition());
     if (it == inputs_.end()) return;
     InputState& in = it->second;
     if (in.next < 0) check_resume_offset(m.partition(), in, m.offset());
     if (redelivered(m, in.next)) return;
-    in.last_message = now_;
+    in.last_message = now;
     in.next = m.offset() + 1;
     in.dirty = true;
     const char* bytes = static_cast<const char*>(m.payload());
@@ -737,6 +737,12 @@ class StreamThread final : public RdKafka::RebalanceCb,
     return store;
   }
 
+  // A repartition partition is a count task's shard; so is an input
+  // partition when the input is partitioned by uid (no repartition topic).
+  bool holds_count_task(const RdKafka::TopicPartition& tp) const {
+    return tp.topic() == t_.repartition || (keyed_ && tp.topic() == t_.input);
+  }
+
   // The count tasks' stores of an assignment, opened at once: creating a
   // RocksDB database waits on a few fsyncs (about 45 ms each here), which
   // need not follow one another.
@@ -744,7 +750,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
       const std::vector<RdKafka::TopicPartition*>& parts) {
     std::vector<std::int32_t> shards;
     for (const RdKafka::TopicPartition* tp : parts) {
-      if ((tp->topic() == t_.input && keyed_) || tp->topic() == t_.repartition) shards.push_back(tp->partition());
+      if (holds_count_task(*tp)) shards.push_back(tp->partition());
     }
     std::vector<std::future<std::unique_ptr<state::RocksDbStore>>> opening;
     for (std::int32_t shard : shards) {
@@ -810,13 +816,11 @@ class StreamThread final : public RdKafka::RebalanceCb,
       if (tp->topic() == t_.input) {
         pending.push_back({Kind::input, p, nullptr, {}, 0, requests.size()});
         requests.push_back({t_.ingest_changelog, p, RdKafka::Topic::OFFSET_BEGINNING, 0});
-        if (keyed_) add_count(p);
-      } else if (tp->topic() == t_.repartition) {
-        add_count(p);
       } else if (tp->topic() == t_.partials) {
         pending.push_back({Kind::partials, p, nullptr, {}, 0, requests.size()});
         requests.push_back({t_.sum_changelog, p, RdKafka::Topic::OFFSET_BEGINNING, 0});
       }
+      if (holds_count_task(*tp)) add_count(p);
     }
     std::map<std::size_t, Pending*> by_request;
     for (Pending& pc : pending) by_request[pc.request] = &pc;
@@ -1294,7 +1298,6 @@ class StreamThread final : public RdKafka::RebalanceCb,
   bool closing_{false};
   int status_{0};
   Clock::time_point empty_since_{Clock::now()};
-  Clock::time_point now_{Clock::now()};  // when the message being handled was read
   processor::LatencyHistogram commits_;
   processor::EngineStats committed_stats_;
   std::uint64_t restored_pairs_{0};
