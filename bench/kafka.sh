@@ -108,15 +108,29 @@ variant_props() { local p="${1#*:}"; [ "$p" = "$1" ] && p=""; echo "$p"; }
 LOAD_START="$(uptime)"
 log "load at start: $LOAD_START"
 
-# One timed process: appends "kind variant guarantee round wall user sys rss read_s frames" to $WORK/runs.
+# The broker's CPU seconds (user + sys) so far, from /proc: the broker shares
+# these cores, so a contender's wall time depends on what it costs the broker
+# too (serving its fetches; uniqd's internal topics, commits, transactions).
+BPID="$(cat "$KDIR/kafka.pid" 2>/dev/null || true)"
+CLK_TCK="$(getconf CLK_TCK)"
+broker_cpu() {
+  if [ -z "$BPID" ] || [ ! -r "/proc/$BPID/stat" ]; then echo 0; return; fi
+  # Fields after "pid (comm) ": utime and stime are the 12th and 13th.
+  awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$BPID/stat"
+}
+
+# One timed process: sets WALL, CPU_U, CPU_S, RSS and BROKER_S (the broker's
+# CPU seconds meanwhile).
 timed() {  # out-prefix cmd...
   local out="$1"; shift
-  local t0 t1 rc=0
+  local t0 t1 b0 rc=0
+  b0=$(broker_cpu)
   t0=$EPOCHREALTIME
   T0=$t0
   /usr/bin/time -f "%U %S %M" -o "$out.time" "$@" >"$out.stdout" 2>"$out.stderr" || rc=$?
   t1=$EPOCHREALTIME
   WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
+  BROKER_S=$(awk -v a="$b0" -v b="$(broker_cpu)" 'BEGIN{printf "%.2f", b-a}')
   read -r CPU_U CPU_S RSS <"$out.time" 2>/dev/null || true
   return $rc
 }
@@ -139,8 +153,8 @@ run_floor() {  # variant round
   read_s=$(sed -nE 's/.* seconds=([0-9.]+).*/\1/p' <<<"$line")
   local setup_s
   setup_s=$(sed -nE 's/.* setup_seconds=([0-9.]+).*/\1/p' <<<"$line")
-  echo "floor $name - $r $WALL $CPU_U $CPU_S $RSS $read_s $frames ${setup_s:-0}" >>"$WORK/runs"
-  log "round $r floor [$name]: $frames frames, $WALL s wall ($read_s s reading), $CPU_U s user, $CPU_S s sys"
+  echo "floor $name - $r $WALL $CPU_U $CPU_S $RSS $read_s $frames ${setup_s:-0} $BROKER_S" >>"$WORK/runs"
+  log "round $r floor [$name]: $frames frames, $WALL s wall ($read_s s reading), $CPU_U s user, $CPU_S s sys; broker $BROKER_S s CPU"
 }
 
 N_UNIQD=0
@@ -201,9 +215,9 @@ run_uniqd() {  # variant guarantee round [perf]
   # join, restore); what is left of the wall time after the read is the close.
   local start_s
   start_s=$(python3 -c "import sys,datetime as d; t0=d.datetime.fromtimestamp(float(sys.argv[1]), d.timezone.utc).replace(tzinfo=None); print('%.3f' % (d.datetime.fromisoformat(sys.argv[2]) - t0).total_seconds())" "$T0" "$a")
-  echo "uniqd $name $g $r $WALL $CPU_U $CPU_S $RSS $read_s $frames $start_s" >>"$WORK/runs"
+  echo "uniqd $name $g $r $WALL $CPU_U $CPU_S $RSS $read_s $frames $start_s $BROKER_S" >>"$WORK/runs"
   grep -o '[0-9]* frames (.*' "$out.stderr" | tail -1 >"$WORK/summary.$g" || true
-  log "round $r uniqd [$name, $g]: $frames frames, $WALL s wall ($read_s s reading), $CPU_U s user, $CPU_S s sys"
+  log "round $r uniqd [$name, $g]: $frames frames, $WALL s wall ($read_s s reading), $CPU_U s user, $CPU_S s sys; broker $BROKER_S s CPU"
 }
 
 for ((r = 1; r <= RUNS; r++)); do
@@ -257,12 +271,12 @@ import json, statistics as st, sys
 path, frames, nbytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 runs = {}
 for line in open(path):
-    kind, var, g, rnd, wall, u, s, rss, read_s, n, start_s = line.split()
+    kind, var, g, rnd, wall, u, s, rss, read_s, n, start_s, broker_s = line.split()
     runs.setdefault((kind, var, g), {})[int(rnd)] = dict(wall=float(wall), user=float(u), sys=float(s),
                                                         rss=int(rss), read=float(read_s), frames=int(n),
-                                                        start=float(start_s))
-print("| contender | variant | frames | e2e frames/s | e2e MB/s | read frames/s | read MB/s | wall s | start s | read s | after s | user s | sys s | CPU µs/frame | peak RSS MiB |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                                                        start=float(start_s), broker=float(broker_s))
+print("| contender | variant | frames | e2e frames/s | e2e MB/s | read frames/s | read MB/s | wall s | start s | read s | after s | user s | sys s | CPU µs/frame | broker CPU s | cores busy | peak RSS MiB |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 out = {}
 for (kind, var, g), rr in sorted(runs.items(), key=lambda kv: (kv[0][1] != "default", kv[0][1], kv[0][0], kv[0][2])):
     r = list(rr.values())
@@ -273,12 +287,17 @@ for (kind, var, g), rr in sorted(runs.items(), key=lambda kv: (kv[0][1] != "defa
     d = dict(frames=n, e2e_frames_per_s=round(n / wall), e2e_mb_per_s=round(nbytes / wall / 1e6, 1),
              read_frames_per_s=round(n / read) if read else None, read_mb_per_s=round(nbytes / read / 1e6, 1) if read else None,
              wall_s=wall, start_s=start, read_s=read, after_s=round(max(wall - start - read, 0), 3), user_s=med("user"), sys_s=med("sys"),
-             cpu_us_per_frame=round((med("user") + med("sys")) / n * 1e6, 2), peak_rss_mib=round(med("rss") / 1024, 1), runs=len(r))
+             cpu_us_per_frame=round((med("user") + med("sys")) / n * 1e6, 2), broker_cpu_s=med("broker"),
+             # The contender's and the broker's CPU over the wall time, per round:
+             # how many of the machine's cores the two kept busy.
+             cores_busy=round(st.median((x["user"] + x["sys"] + x["broker"]) / x["wall"] for x in r), 2),
+             peak_rss_mib=round(med("rss") / 1024, 1), runs=len(r))
     out[f"{label} [{var}]"] = d
     if n != frames:
         print(f"<!-- {label} [{var}] read {n} frames, expected {frames} -->")
     print(f"| {label} | {var} | {n} | {d['e2e_frames_per_s']:,} | {d['e2e_mb_per_s']} | {d['read_frames_per_s'] or 0:,} | {d['read_mb_per_s']} | "
-          f"{wall:.2f} | {start:.2f} | {read:.2f} | {d['after_s']:.2f} | {d['user_s']:.2f} | {d['sys_s']:.2f} | {d['cpu_us_per_frame']} | {d['peak_rss_mib']} |")
+          f"{wall:.2f} | {start:.2f} | {read:.2f} | {d['after_s']:.2f} | {d['user_s']:.2f} | {d['sys_s']:.2f} | {d['cpu_us_per_frame']} | "
+          f"{d['broker_cpu_s']:.2f} | {d['cores_busy']:.2f} | {d['peak_rss_mib']} |")
 print()
 print("| ratio uniqd / floor (throughput, median of per-round ratios) | e2e | per round | read | per round | CPU floor / uniqd | target |")
 print("|---|---:|---|---:|---|---:|---|")
@@ -310,7 +329,9 @@ EOF
        "(uniqd: topic creation, group join, reading, final emit, produce + commit, close); read = consumption only" \
        "(floor: assign to last message; uniqd: first 'assigned' to first 'revoked' log line, i.e. including the final emit" \
        "and commit, ms resolution); start = launch to the first assignment (uniqd: topic checks, group join, restore; floor:" \
-       "client creation and assignment); after = wall - start - read (the close). Medians."
+       "client creation and assignment); after = wall - start - read (the close); broker CPU = the broker's user + sys" \
+       "seconds during the contender's run (from /proc; it includes the idle broker's own background work); cores busy =" \
+       "(contender's CPU + broker CPU) / wall, of $(nproc). Medians."
   echo
   echo "Load at start: \`$LOAD_START\`"
   echo "Load at end:   \`$LOAD_END\`"
