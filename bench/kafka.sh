@@ -6,13 +6,17 @@
 #                  [--guarantee at_least_once,exactly_once]
 #                  [--variant NAME:key=value,key=value]... [--no-profile]
 #                  [--compression lz4|none|zstd|snappy|gzip] [--data hostile|challenge]
+#                  [--warmup W]
 #
 # Starts its own broker (scripts/kafka, free port, temp dir; always stopped and
 # removed), produces N frames (the same generator options as bench/file.sh,
 # keyed by uid, P partitions, compressed by the producer with --compression,
 # default lz4; none is what the challenge's producers send; producing is not
 # measured; --data: uniqd-gen's hostile default profile or its challenge
-# profile, as in bench/file.sh), then runs R rounds.
+# profile, as in bench/file.sh), then W unmeasured warm-up rounds (default 1:
+# a fresh broker's JIT compiles the code paths each contender uses, which
+# costs uniqd's first runs up to a core-second more of the broker's CPU than
+# later ones, and the floor's far less), then R measured rounds.
 # Each round runs, for every fetch variant (the built-in settings, plus each
 # --variant: librdkafka consumer properties given to the floor with -X and to
 # uniqd through --config kafka.consumer):
@@ -39,6 +43,7 @@ log() { echo "bench/kafka.sh: $*" >&2; }
 FRAMES=1000000
 PARTITIONS=4
 RUNS=2
+WARMUP=1
 BUILD=""
 GUARANTEES="at_least_once"
 PROFILE=1
@@ -51,6 +56,7 @@ while [ $# -gt 0 ]; do
     --frames) FRAMES="$2"; shift 2 ;;
     --partitions) PARTITIONS="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
     --build) BUILD="$2"; shift 2 ;;
     --guarantee) GUARANTEES="$2"; shift 2 ;;
     --variant) VARIANTS+=("$2"); shift 2 ;;
@@ -153,7 +159,7 @@ run_floor() {  # variant round
   read_s=$(sed -nE 's/.* seconds=([0-9.]+).*/\1/p' <<<"$line")
   local setup_s
   setup_s=$(sed -nE 's/.* setup_seconds=([0-9.]+).*/\1/p' <<<"$line")
-  echo "floor $name - $r $WALL $CPU_U $CPU_S $RSS $read_s $frames ${setup_s:-0} $BROKER_S" >>"$WORK/runs"
+  [ "$r" = warmup ] || echo "floor $name - $r $WALL $CPU_U $CPU_S $RSS $read_s $frames ${setup_s:-0} $BROKER_S" >>"$WORK/runs"
   log "round $r floor [$name]: $frames frames, $WALL s wall ($read_s s reading), $CPU_U s user, $CPU_S s sys; broker $BROKER_S s CPU"
 }
 
@@ -215,11 +221,19 @@ run_uniqd() {  # variant guarantee round [perf]
   # join, restore); what is left of the wall time after the read is the close.
   local start_s
   start_s=$(python3 -c "import sys,datetime as d; t0=d.datetime.fromtimestamp(float(sys.argv[1]), d.timezone.utc).replace(tzinfo=None); print('%.3f' % (d.datetime.fromisoformat(sys.argv[2]) - t0).total_seconds())" "$T0" "$a")
-  echo "uniqd $name $g $r $WALL $CPU_U $CPU_S $RSS $read_s $frames $start_s $BROKER_S" >>"$WORK/runs"
+  [ "$r" = warmup ] || echo "uniqd $name $g $r $WALL $CPU_U $CPU_S $RSS $read_s $frames $start_s $BROKER_S" >>"$WORK/runs"
   grep -o '[0-9]* frames (.*' "$out.stderr" | tail -1 >"$WORK/summary.$g" || true
   log "round $r uniqd [$name, $g]: $frames frames, $WALL s wall ($read_s s reading), $CPU_U s user, $CPU_S s sys; broker $BROKER_S s CPU"
 }
 
+for ((w = 1; w <= WARMUP; w++)); do
+  log "warm-up round $w (not measured)"
+  run_floor "${VARIANTS[0]}" warmup
+  for g in "${GLIST[@]}"; do
+    [ -z "${GSKIP[$g]:-}" ] || continue
+    run_uniqd "${VARIANTS[0]}" "$g" warmup
+  done
+done
 for ((r = 1; r <= RUNS; r++)); do
   for v in "${VARIANTS[@]}"; do
     run_floor "$v" "$r"
@@ -325,7 +339,7 @@ EOF
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM;" \
        "build $BUILD; broker: scripts/kafka (single node, same machine, $("$REPO/scripts/kafka" classpath 2>/dev/null | tr ':' '\n' | grep -oE 'kafka-[0-9.]+[0-9]' | head -1 || echo '?'))."
   echo "Topic: $FRAMES frames ($DATA_PROFILE profile), ${BYTES:-?} bytes, $PARTITIONS partitions, keyed by uid, producer compression $COMPRESSION (produced in $PRODUCE_S s, not measured)."
-  echo "$RUNS rounds; in each: the floor, then uniqd per guarantee, per fetch variant. e2e = whole process wall time" \
+  echo "$WARMUP unmeasured warm-up round(s) (the floor and uniqd once each, warming the broker's JIT), then $RUNS rounds; in each: the floor, then uniqd per guarantee, per fetch variant. e2e = whole process wall time" \
        "(uniqd: topic creation, group join, reading, final emit, produce + commit, close); read = consumption only" \
        "(floor: assign to last message; uniqd: first 'assigned' to first 'revoked' log line, i.e. including the final emit" \
        "and commit, ms resolution); start = launch to the first assignment (uniqd: topic checks, group join, restore; floor:" \
