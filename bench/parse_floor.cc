@@ -65,8 +65,10 @@ int main(int argc, char** argv) {
   std::string mode = "ondemand";
   const char* path = nullptr;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--mode") == 0 && i + 1 < argc) mode = argv[++i];
-    else path = argv[i];
+    if (std::strcmp(argv[i], "--mode") == 0 && i + 1 < argc)
+      mode = argv[++i];
+    else
+      path = argv[i];
   }
   if (path == nullptr || (mode != "ondemand" && mode != "dom" && mode != "structural")) {
     std::fprintf(stderr, "usage: uniqd-parse-floor [--mode ondemand|dom|structural] FILE\n");
@@ -89,7 +91,8 @@ int main(int argc, char** argv) {
                                    uniqd::processor::ParserEngine::structural);
   while (true) {
     const auto line = reader.next();
-    if (line.kind == uniqd::processor::LineReader::Kind::end || line.kind == uniqd::processor::LineReader::Kind::error) break;
+    if (line.kind == uniqd::processor::LineReader::Kind::end || line.kind == uniqd::processor::LineReader::Kind::error)
+      break;
     if (line.kind != uniqd::processor::LineReader::Kind::line) continue;
     ++frames;
     bytes += line.size;

@@ -57,16 +57,11 @@ int main(int argc, char** argv) {
   // kafka/stream_thread.cc's consumer settings, minus the group machinery uniqd needs
   // and a floor does not (rebalance callback, manual commits).
   const std::vector<std::pair<std::string, std::string>> defaults = {
-      {"bootstrap.servers", brokers},
-      {"group.id", "uniqd-transport-floor"},
-      {"client.id", "uniqd-transport-floor"},
-      {"enable.auto.commit", "false"},
-      {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset", "earliest"},
-      {"isolation.level", "read_committed"},
-      {"enable.partition.eof", "true"},
-      {"fetch.max.bytes", "67108864"},
-      {"max.partition.fetch.bytes", "8388608"},
+      {"bootstrap.servers", brokers},           {"group.id", "uniqd-transport-floor"},
+      {"client.id", "uniqd-transport-floor"},   {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},    {"auto.offset.reset", "earliest"},
+      {"isolation.level", "read_committed"},    {"enable.partition.eof", "true"},
+      {"fetch.max.bytes", "67108864"},          {"max.partition.fetch.bytes", "8388608"},
       {"queued.max.messages.kbytes", "262144"},
   };
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
@@ -152,9 +147,10 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(last - t1).count();
   const double setup = std::chrono::duration<double>(t1 - t0).count();
   consumer->close();
-  std::printf("transport frames=%llu bytes=%llu seconds=%.3f frames_per_s=%.0f mb_per_s=%.1f setup_seconds=%.3f touch=%llu\n",
-              static_cast<unsigned long long>(frames), static_cast<unsigned long long>(bytes), secs,
-              secs > 0 ? frames / secs : 0.0, secs > 0 ? bytes / secs / 1e6 : 0.0, setup,
-              static_cast<unsigned long long>(sink));
+  std::printf(
+      "transport frames=%llu bytes=%llu seconds=%.3f frames_per_s=%.0f mb_per_s=%.1f setup_seconds=%.3f touch=%llu\n",
+      static_cast<unsigned long long>(frames), static_cast<unsigned long long>(bytes), secs,
+      secs > 0 ? frames / secs : 0.0, secs > 0 ? bytes / secs / 1e6 : 0.0, setup,
+      static_cast<unsigned long long>(sink));
   return 0;
 }

@@ -38,8 +38,8 @@ constexpr Named<InputPartitioning> kInputPartitionings[] = {
     {"none", InputPartitioning::none},
     {"uid", InputPartitioning::uid},
 };
-constexpr Named<Guarantee> kGuarantees[] = {
-    {"exactly_once", Guarantee::exactly_once}, {"at_least_once", Guarantee::at_least_once}};
+constexpr Named<Guarantee> kGuarantees[] = {{"exactly_once", Guarantee::exactly_once},
+                                            {"at_least_once", Guarantee::at_least_once}};
 constexpr Named<LogFormat> kLogFormats[] = {{"text", LogFormat::text}, {"json", LogFormat::json}};
 // spdlog's level names.
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -119,10 +119,14 @@ std::string in_quotes(std::string_view text) {
   std::string out = "'";
   for (std::size_t i = 0; i < text.size() && i < kMax; ++i) {
     const char ch = text[i];
-    if (ch == '\n') out += "\\n";
-    else if (ch == '\r') out += "\\r";
-    else if (ch == '\t') out += "\\t";
-    else out += ch;
+    if (ch == '\n')
+      out += "\\n";
+    else if (ch == '\r')
+      out += "\\r";
+    else if (ch == '\t')
+      out += "\\t";
+    else
+      out += ch;
   }
   if (text.size() > kMax) out += "...";
   return out + "'";
@@ -130,10 +134,14 @@ std::string in_quotes(std::string_view text) {
 
 std::string describe(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Scalar: return in_quotes(n.Scalar());
-    default: return "nothing";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return in_quotes(n.Scalar());
+    default:
+      return "nothing";
   }
 }
 
@@ -143,7 +151,7 @@ const std::vector<std::string>& all_key_paths() {
   static const std::vector<std::string> paths = [] {
     std::vector<std::string> out;
     std::function<void(const YAML::Node&, const std::string&)> walk = [&](const YAML::Node& map,
-                                                                           const std::string& prefix) {
+                                                                          const std::string& prefix) {
       for (const auto& kv : map) {
         const std::string path = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
         out.push_back(path);
@@ -218,8 +226,9 @@ class Reader {
       const std::string path = child_path(f.path, name);
       for (const auto& [prev, mark] : seen) {
         if (prev == name) {
-          fail(key.Mark(), path,
-               "duplicate key (first at " + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ")");
+          fail(
+              key.Mark(), path,
+              "duplicate key (first at " + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ")");
         }
       }
       seen.emplace_back(name, key.Mark());
@@ -300,8 +309,7 @@ class Reader {
     const std::string s = scalar(f, "an integer");
     long long v = 0;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ptr != s.data() + s.size() || s.empty() ||
-        (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+    if (ptr != s.data() + s.size() || s.empty() || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
       fail(f, in_quotes(s) + " is not an integer");
     }
     if (ec == std::errc::result_out_of_range || v > std::numeric_limits<int>::max() ||
@@ -406,105 +414,109 @@ class Reader {
     Config& c = c_;
     EngineOptions& e = c.engine;
     KafkaOptions& k = c.kafka;
-    read_map(root, {
-        {"application_id", [&](const Field& f) { c.application_id = topic_value(f); }},
-        {"input",
-         [&](const Field& f) {
-           read_map(f, {
-                           {"kind", [&](const Field& g) { c.input = enum_value(g, kInputKinds); }},
-                           {"path", [&](const Field& g) { c.input_path = string_value(g); }},
-                       });
-         }},
-        {"rejects_path", [&](const Field& f) { c.rejects_path = string_value(f); }},
-        {"windows", [&](const Field& f) { e.windows = windows_value(f); }},
-        {"lateness",
-         [&](const Field& f) {
-           e.lateness = duration_value(f);
-           lateness_at_ = f.mark();
-         }},
-        {"late_policy",
-         [&](const Field& f) {
-           e.late_policy = enum_value(f, kLatePolicies);
-           late_policy_at_ = f.mark();
-         }},
-        {"retention",
-         [&](const Field& f) {
-           e.retention = duration_value(f);
-           retention_at_ = f.mark();
-         }},
-        {"outlier_threshold",
-         [&](const Field& f) {
-           e.outlier_threshold = duration_value(f);
-           if (e.outlier_threshold < Millis(1000)) fail(f, "must be at least 1s");
-         }},
-        {"outlier_confirm", [&](const Field& f) { e.outlier_confirm = int_value(f, 1); }},
-        {"partition_time_confirm", [&](const Field& f) { e.partition_time_confirm = int_value(f, 1); }},
-        {"partition_time_step", [&](const Field& f) { e.partition_time_step = duration_value(f); }},
-        {"max_future_skew", [&](const Field& f) { e.max_future_skew = duration_value(f); }},
-        {"early_results", [&](const Field& f) { e.early_results = bool_value(f); }},
-        {"ts_unit", [&](const Field& f) { e.ts_unit = enum_value(f, kTsUnits); }},
-        {"max_frame_bytes",
-         [&](const Field& f) {
-           e.max_frame_bytes = size_value(f);
-           if (e.max_frame_bytes < kMinFrameBytes || e.max_frame_bytes > kMaxFrameBytes) {
-             fail(f, "must be between 2 and 1GiB");
-           }
-         }},
-        {"idle_timeout", [&](const Field& f) { e.idle_timeout = duration_value(f); }},
-        {"kafka",
-         [&](const Field& f) {
-           read_map(f, {
-                           {"brokers",
-                            [&](const Field& g) {
-                              k.brokers = string_value(g);
-                              if (k.brokers.empty()) fail(g, "must not be empty");
-                            }},
-                           {"topics",
-                            [&](const Field& g) {
-                              read_map(g, {
-                                              {"input", [&](const Field& h) { k.input_topic = topic_value(h); }},
-                                              {"output", [&](const Field& h) { k.output_topic = topic_value(h); }},
-                                              {"dead_letter",
-                                               [&](const Field& h) { k.dead_letter_topic = topic_value(h); }},
-                                          });
-                            }},
-                           {"create_partitions", [&](const Field& g) { k.create_partitions = int_value(g, 1); }},
-                           {"replication_factor", [&](const Field& g) { k.replication_factor = int_value(g, 1); }},
-                           // Replaced, not merged: the file states the whole set.
-                           {"client", [&](const Field& g) { k.client = properties_value(g); }},
-                           {"consumer", [&](const Field& g) { k.consumer = properties_value(g); }},
-                           {"producer", [&](const Field& g) { k.producer = properties_value(g); }},
-                       });
-         }},
-        {"state_dir", [&](const Field& f) { c.state_dir = string_value(f); }},
-        {"state_store",
-         [&](const Field& f) {
-           read_map(f, {
-                           {"shards",
-                            [&](const Field& g) {
-                              c.state_store.shards = int_value(g, 1);
-                              if (c.state_store.shards > 1024) fail(g, "must be at most 1024");
-                            }},
-                           {"block_cache", [&](const Field& g) { c.state_store.block_cache = size_value(g); }},
-                           {"write_buffer", [&](const Field& g) { c.state_store.write_buffer = size_value(g); }},
-                       });
-         }},
-        {"processing_guarantee", [&](const Field& f) { c.guarantee = enum_value(f, kGuarantees); }},
-        {"replica_id", [&](const Field& f) { c.replica_id = string_value(f).empty() ? std::string() : topic_value(f); }},
-        {"input_partitioned_by", [&](const Field& f) { c.input_partitioned_by = enum_value(f, kInputPartitionings); }},
-        {"commit_interval", [&](const Field& f) { c.commit_interval = duration_value(f); }},
-        {"metrics_address", [&](const Field& f) { c.metrics_address = string_value(f); }},
-        {"log",
-         [&](const Field& f) {
-           read_map(f, {
-                           {"level", [&](const Field& g) { c.log_level = one_of(g, kLogLevels); }},
-                           {"format", [&](const Field& g) { c.log_format = enum_value(g, kLogFormats); }},
-                       });
-         }},
-        {"until_end", [&](const Field& f) { c.until_end = bool_value(f); }},
-        {"parse_threads", [&](const Field& f) { c.parse_threads = int_value(f, -1); }},
-        {"progress", [&](const Field& f) { c.progress = bool_value(f); }},
-    });
+    read_map(
+        root,
+        {
+            {"application_id", [&](const Field& f) { c.application_id = topic_value(f); }},
+            {"input",
+             [&](const Field& f) {
+               read_map(f, {
+                               {"kind", [&](const Field& g) { c.input = enum_value(g, kInputKinds); }},
+                               {"path", [&](const Field& g) { c.input_path = string_value(g); }},
+                           });
+             }},
+            {"rejects_path", [&](const Field& f) { c.rejects_path = string_value(f); }},
+            {"windows", [&](const Field& f) { e.windows = windows_value(f); }},
+            {"lateness",
+             [&](const Field& f) {
+               e.lateness = duration_value(f);
+               lateness_at_ = f.mark();
+             }},
+            {"late_policy",
+             [&](const Field& f) {
+               e.late_policy = enum_value(f, kLatePolicies);
+               late_policy_at_ = f.mark();
+             }},
+            {"retention",
+             [&](const Field& f) {
+               e.retention = duration_value(f);
+               retention_at_ = f.mark();
+             }},
+            {"outlier_threshold",
+             [&](const Field& f) {
+               e.outlier_threshold = duration_value(f);
+               if (e.outlier_threshold < Millis(1000)) fail(f, "must be at least 1s");
+             }},
+            {"outlier_confirm", [&](const Field& f) { e.outlier_confirm = int_value(f, 1); }},
+            {"partition_time_confirm", [&](const Field& f) { e.partition_time_confirm = int_value(f, 1); }},
+            {"partition_time_step", [&](const Field& f) { e.partition_time_step = duration_value(f); }},
+            {"max_future_skew", [&](const Field& f) { e.max_future_skew = duration_value(f); }},
+            {"early_results", [&](const Field& f) { e.early_results = bool_value(f); }},
+            {"ts_unit", [&](const Field& f) { e.ts_unit = enum_value(f, kTsUnits); }},
+            {"max_frame_bytes",
+             [&](const Field& f) {
+               e.max_frame_bytes = size_value(f);
+               if (e.max_frame_bytes < kMinFrameBytes || e.max_frame_bytes > kMaxFrameBytes) {
+                 fail(f, "must be between 2 and 1GiB");
+               }
+             }},
+            {"idle_timeout", [&](const Field& f) { e.idle_timeout = duration_value(f); }},
+            {"kafka",
+             [&](const Field& f) {
+               read_map(f, {
+                               {"brokers",
+                                [&](const Field& g) {
+                                  k.brokers = string_value(g);
+                                  if (k.brokers.empty()) fail(g, "must not be empty");
+                                }},
+                               {"topics",
+                                [&](const Field& g) {
+                                  read_map(g, {
+                                                  {"input", [&](const Field& h) { k.input_topic = topic_value(h); }},
+                                                  {"output", [&](const Field& h) { k.output_topic = topic_value(h); }},
+                                                  {"dead_letter",
+                                                   [&](const Field& h) { k.dead_letter_topic = topic_value(h); }},
+                                              });
+                                }},
+                               {"create_partitions", [&](const Field& g) { k.create_partitions = int_value(g, 1); }},
+                               {"replication_factor", [&](const Field& g) { k.replication_factor = int_value(g, 1); }},
+                               // Replaced, not merged: the file states the whole set.
+                               {"client", [&](const Field& g) { k.client = properties_value(g); }},
+                               {"consumer", [&](const Field& g) { k.consumer = properties_value(g); }},
+                               {"producer", [&](const Field& g) { k.producer = properties_value(g); }},
+                           });
+             }},
+            {"state_dir", [&](const Field& f) { c.state_dir = string_value(f); }},
+            {"state_store",
+             [&](const Field& f) {
+               read_map(f, {
+                               {"shards",
+                                [&](const Field& g) {
+                                  c.state_store.shards = int_value(g, 1);
+                                  if (c.state_store.shards > 1024) fail(g, "must be at most 1024");
+                                }},
+                               {"block_cache", [&](const Field& g) { c.state_store.block_cache = size_value(g); }},
+                               {"write_buffer", [&](const Field& g) { c.state_store.write_buffer = size_value(g); }},
+                           });
+             }},
+            {"processing_guarantee", [&](const Field& f) { c.guarantee = enum_value(f, kGuarantees); }},
+            {"replica_id",
+             [&](const Field& f) { c.replica_id = string_value(f).empty() ? std::string() : topic_value(f); }},
+            {"input_partitioned_by",
+             [&](const Field& f) { c.input_partitioned_by = enum_value(f, kInputPartitionings); }},
+            {"commit_interval", [&](const Field& f) { c.commit_interval = duration_value(f); }},
+            {"metrics_address", [&](const Field& f) { c.metrics_address = string_value(f); }},
+            {"log",
+             [&](const Field& f) {
+               read_map(f, {
+                               {"level", [&](const Field& g) { c.log_level = one_of(g, kLogLevels); }},
+                               {"format", [&](const Field& g) { c.log_format = enum_value(g, kLogFormats); }},
+                           });
+             }},
+            {"until_end", [&](const Field& f) { c.until_end = bool_value(f); }},
+            {"parse_threads", [&](const Field& f) { c.parse_threads = int_value(f, -1); }},
+            {"progress", [&](const Field& f) { c.progress = bool_value(f); }},
+        });
   }
 
   // Rules between keys, checked once all keys are read so the order in the
@@ -513,8 +525,8 @@ class Reader {
   void check_consistency() const {
     const EngineOptions& e = c_.engine;
     if (e.late_policy == LatePolicy::update && e.retention < e.lateness) {
-      const YAML::Mark at = retention_at_ ? *retention_at_
-                            : lateness_at_ ? *lateness_at_
+      const YAML::Mark at = retention_at_     ? *retention_at_
+                            : lateness_at_    ? *lateness_at_
                             : late_policy_at_ ? *late_policy_at_
                                               : YAML::Mark();
       fail(at, "retention",
@@ -587,7 +599,9 @@ void load_config_string(const std::string& yaml, const std::string& name_for_err
   c = std::move(result);
 }
 
-void load_config_file(const std::string& path, Config& c) { load_config_string(read_file(path), path, c); }
+void load_config_file(const std::string& path, Config& c) {
+  load_config_string(read_file(path), path, c);
+}
 
 // yaml-cpp quotes what would not read back as the same string (empty, "null",
 // "~", leading spaces), so string values round-trip without help.

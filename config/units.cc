@@ -27,12 +27,18 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   if (!parts) return std::nullopt;
   const auto [v, unit] = *parts;
   std::uint64_t per = 0;
-  if (unit == "ms") per = 1;
-  else if (unit == "s" || unit.empty()) per = 1000;
-  else if (unit == "m") per = 60'000;
-  else if (unit == "h") per = 3'600'000;
-  else if (unit == "d") per = 86'400'000;
-  else return std::nullopt;
+  if (unit == "ms")
+    per = 1;
+  else if (unit == "s" || unit.empty())
+    per = 1000;
+  else if (unit == "m")
+    per = 60'000;
+  else if (unit == "h")
+    per = 3'600'000;
+  else if (unit == "d")
+    per = 86'400'000;
+  else
+    return std::nullopt;
   auto ms = scaled(v, per);
   if (!ms) return std::nullopt;
   return std::chrono::milliseconds(static_cast<std::int64_t>(*ms));
@@ -43,14 +49,22 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   if (!parts) return std::nullopt;
   const auto [v, unit] = *parts;
   std::uint64_t per = 0;
-  if (unit.empty() || unit == "B") per = 1;
-  else if (unit == "KiB") per = 1ull << 10;
-  else if (unit == "MiB") per = 1ull << 20;
-  else if (unit == "GiB") per = 1ull << 30;
-  else if (unit == "KB") per = 1000;
-  else if (unit == "MB") per = 1000'000;
-  else if (unit == "GB") per = 1000'000'000;
-  else return std::nullopt;
+  if (unit.empty() || unit == "B")
+    per = 1;
+  else if (unit == "KiB")
+    per = 1ull << 10;
+  else if (unit == "MiB")
+    per = 1ull << 20;
+  else if (unit == "GiB")
+    per = 1ull << 30;
+  else if (unit == "KB")
+    per = 1000;
+  else if (unit == "MB")
+    per = 1000'000;
+  else if (unit == "GB")
+    per = 1000'000'000;
+  else
+    return std::nullopt;
   return scaled(v, per);
 }
 

@@ -107,8 +107,7 @@ class LogBridge final : public RdKafka::EventCb {
           break;
         }
         // Mostly transient (brokers down, timeouts): the clients retry.
-        rdlog().log(e.fatal() ? spdlog::level::err : spdlog::level::warn, "{}: {}", RdKafka::err2str(e.err()),
-                    e.str());
+        rdlog().log(e.fatal() ? spdlog::level::err : spdlog::level::warn, "{}: {}", RdKafka::err2str(e.err()), e.str());
         break;
       }
       case RdKafka::Event::EVENT_THROTTLE:
@@ -156,8 +155,7 @@ std::string acl_hint(std::string_view kind, std::string_view name, std::string_v
   // kafka-acls and rpk spell the resource flags alike.
   const std::string target = kind == "cluster" ? "--cluster" : "--" + std::string(kind) + " " + std::string(name);
   return "kafka-acls --add --allow-principal " + principal + " --operation " + op + " " + target +
-         " (Redpanda: rpk acl create --allow-principal " + principal + " --operation " + lower(op) + " " + target +
-         ")";
+         " (Redpanda: rpk acl create --allow-principal " + principal + " --operation " + lower(op) + " " + target + ")";
 }
 
 }  // namespace
@@ -294,8 +292,8 @@ std::optional<std::string> authentication_failure(RdKafka::ErrorCode e, std::str
       // A certificate or protocol problem; a connection dropped during the
       // handshake (a broker restarting) is retried like any other.
       const std::string t = lower(text);
-      for (const char* sign : {"certificate", "verify", "alert", "wrong version number", "unknown ca",
-                               "no suitable", "unsupported protocol", "ssl.key", "ssl.ca"}) {
+      for (const char* sign : {"certificate", "verify", "alert", "wrong version number", "unknown ca", "no suitable",
+                               "unsupported protocol", "ssl.key", "ssl.ca"}) {
         if (t.find(sign) != std::string::npos) {
           return "TLS handshake failed: " + std::string(text) +
                  "; check ssl.ca.location (the CA that signed the broker's certificate), the client certificate "
@@ -338,7 +336,8 @@ using AdminHandle = std::unique_ptr<RdKafka::Producer>;
 // Waits for the admin result on queue, serving the handle's own events
 // meanwhile (a refused login arrives as one): nullptr when none came within
 // timeout or a fatal failure was reported.
-rd_kafka_event_t* wait_for_result(RdKafka::Producer& admin, rd_kafka_queue_t* queue, std::chrono::milliseconds timeout) {
+rd_kafka_event_t* wait_for_result(RdKafka::Producer& admin, rd_kafka_queue_t* queue,
+                                  std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
     if (rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, 100)) return ev;

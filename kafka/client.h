@@ -112,8 +112,7 @@ struct TopicSpec {
 // missing, reports them (report_fatal) and throws AuthorizationError. Also
 // throws AuthorizationError when a fatal failure was reported meanwhile (a
 // login refused).
-void ensure_topics(const std::string& brokers, const std::vector<TopicSpec>& topics,
-                   std::chrono::milliseconds timeout);
+void ensure_topics(const std::string& brokers, const std::vector<TopicSpec>& topics, std::chrono::milliseconds timeout);
 
 // Partition count of a topic, or -1 when it does not exist. Throws
 // AuthorizationError (reported) when the topic may not be described;

@@ -61,7 +61,9 @@ void CountTask::publish_watermark() {
   partials_.shard_watermark(shard_, wm);
 }
 
-void CountTask::emit(const processor::WindowResult& r) { partials_.partial(shard_, r); }
+void CountTask::emit(const processor::WindowResult& r) {
+  partials_.partial(shard_, r);
+}
 
 std::string CountTask::snapshot() const {
   processor::SnapshotWriter w;

@@ -27,8 +27,7 @@ TopicNames TopicNames::of(const config::Config& c) {
   return t;
 }
 
-RecordCollector::RecordCollector(const config::Config& c, const TopicNames& topics,
-                                 const std::string& transactional_id)
+RecordCollector::RecordCollector(const config::Config& c, const TopicNames& topics, const std::string& transactional_id)
     : c_(c), topics_(topics) {
   Properties defaults{{"bootstrap.servers", c.kafka.brokers},
                       {"enable.idempotence", "true"},
@@ -139,9 +138,8 @@ void RecordCollector::produce(const std::string& topic, std::int32_t partition, 
                               const std::string_view* value, RdKafka::Headers* headers, void* opaque) {
   while (true) {
     const RdKafka::ErrorCode e = producer_->produce(
-        topic, partition, RdKafka::Producer::RK_MSG_COPY,
-        value != nullptr ? const_cast<char*>(value->data()) : nullptr, value != nullptr ? value->size() : 0,
-        key.empty() ? nullptr : key.data(), key.size(), 0, headers, opaque);
+        topic, partition, RdKafka::Producer::RK_MSG_COPY, value != nullptr ? const_cast<char*>(value->data()) : nullptr,
+        value != nullptr ? value->size() : 0, key.empty() ? nullptr : key.data(), key.size(), 0, headers, opaque);
     if (e == RdKafka::ERR_NO_ERROR) {
       ++uncommitted_;
       return;

@@ -72,9 +72,9 @@ void StateRestorer::learn_leaders(const std::vector<RestorePartition>& parts, Cl
   }
 }
 
-bool StateRestorer::restore(std::vector<RestorePartition>& parts,
-                            const std::function<bool(const ChangelogRecord&)>& fn, const std::function<bool()>& stop,
-                            std::string* error, std::chrono::milliseconds error_budget) {
+bool StateRestorer::restore(std::vector<RestorePartition>& parts, const std::function<bool(const ChangelogRecord&)>& fn,
+                            const std::function<bool()>& stop, std::string* error,
+                            std::chrono::milliseconds error_budget) {
   if (parts.empty()) return true;
   std::vector<RdKafka::TopicPartition*> assignment;
   std::map<std::pair<std::string, std::int32_t>, std::size_t> index;
@@ -96,8 +96,8 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts,
     if (parts[i].from < 0) {
       while (Clock::now() < ask_until && !stop()) {
         std::int64_t low = 0, high = 0;
-        if (reader_->query_watermark_offsets(parts[i].topic, parts[i].partition, &low, &high,
-                                             millis_left(ask_until)) == RdKafka::ERR_NO_ERROR) {
+        if (reader_->query_watermark_offsets(parts[i].topic, parts[i].partition, &low, &high, millis_left(ask_until)) ==
+            RdKafka::ERR_NO_ERROR) {
           parts[i].from = low;
           parts[i].next = low;
           break;
@@ -168,8 +168,7 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts,
     ++records_;
     if (++read % 1024 == 0 && Clock::now() - last_log >= std::chrono::seconds(2)) {
       last_log = Clock::now();
-      log().info("restoring: {} changelog records read, {} of {} partitions at their end", read, at_end,
-                 parts.size());
+      log().info("restoring: {} changelog records read, {} of {} partitions at their end", read, at_end, parts.size());
     }
     parts[it->second].next = m->offset() + 1;
     const std::string_view key(m->key_pointer() != nullptr ? static_cast<const char*>(m->key_pointer()) : "",

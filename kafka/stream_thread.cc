@@ -19,10 +19,10 @@
 #include "kafka/state_restorer.h"
 #include "kafka/task_manager.h"
 #include "processor/application.h"
-#include "processor/logging.h"
 #include "processor/frame_feed.h"
-#include "processor/stop_signal.h"
+#include "processor/logging.h"
 #include "processor/snapshot_codec.h"
+#include "processor/stop_signal.h"
 #include "processor/window_sum.h"
 #include "processor/windows.h"
 #include "state/key_codec.h"
@@ -124,8 +124,8 @@ class CollectorProducer final : public TransactionalProducer {
   }
   Result flush(milliseconds timeout) override {
     if (collector_->flush(timeout)) return {};
-    const std::string what = fmt::format("{} deliveries failed, {} pending", collector_->failed(),
-                                         collector_->producer().outq_len());
+    const std::string what =
+        fmt::format("{} deliveries failed, {} pending", collector_->failed(), collector_->producer().outq_len());
     // Failed deliveries are lost records; pending ones may still arrive.
     return Result::fail(collector_->failed() > 0 ? Failure::fatal : Failure::retriable, what);
   }
@@ -559,10 +559,11 @@ class StreamThread final : public RdKafka::RebalanceCb,
     e.next = m.offset() + 1;
     e.dirty = true;
     const std::string_view value(static_cast<const char*>(m.payload()), m.payload() != nullptr ? m.len() : 0);
-    const bool ok = read_partials(value, PartialsVisitor{
-                                             [&](int shard, const processor::WindowResult& r) { e.sum->partial(shard, r); },
-                                             [&](int shard, std::int64_t wm) { e.sum->shard_watermark(shard, wm); },
-                                         });
+    const bool ok =
+        read_partials(value, PartialsVisitor{
+                                 [&](int shard, const processor::WindowResult& r) { e.sum->partial(shard, r); },
+                                 [&](int shard, std::int64_t wm) { e.sum->shard_watermark(shard, wm); },
+                             });
     if (!ok) corrupt(m);
   }
 
@@ -574,16 +575,17 @@ class StreamThread final : public RdKafka::RebalanceCb,
   bool redelivered(RdKafka::Message& m, std::int64_t next) {
     if (next < 0 || m.offset() >= next) return false;
     if (redelivered_++ % 10000 == 0) {
-      klog().warn("{}[{}] offset {}: delivered again (this task is at offset {}): skipped ({} so far)",
-                  m.topic_name(), m.partition(), m.offset(), next, redelivered_);
+      klog().warn("{}[{}] offset {}: delivered again (this task is at offset {}): skipped ({} so far)", m.topic_name(),
+                  m.partition(), m.offset(), next, redelivered_);
     }
     return true;
   }
 
   void corrupt(RdKafka::Message& m) {
-    klog().error("{}[{}] offset {}: not a record of this uniqd version (an application_id shared with another "
-                 "program, or a different version's internal topic: reset the application, see docs/SCALE_OUT.md)",
-                 m.topic_name(), m.partition(), m.offset());
+    klog().error(
+        "{}[{}] offset {}: not a record of this uniqd version (an application_id shared with another "
+        "program, or a different version's internal topic: reset the application, see docs/SCALE_OUT.md)",
+        m.topic_name(), m.partition(), m.offset());
     fatal_ = true;
   }
 
@@ -726,8 +728,10 @@ class StreamThread final : public RdKafka::RebalanceCb,
     state::RocksDbOptions so;
     so.path = (std::filesystem::path(setup_.state_path) / ("shard-" + std::to_string(shard))).string();
     so.shards = 1;
-    so.block_cache_bytes = std::max<std::uint64_t>(c_.state_store.block_cache / static_cast<unsigned>(shards_), 8u << 20);
-    so.write_buffer_bytes = std::max<std::uint64_t>(c_.state_store.write_buffer / static_cast<unsigned>(shards_), 8u << 20);
+    so.block_cache_bytes =
+        std::max<std::uint64_t>(c_.state_store.block_cache / static_cast<unsigned>(shards_), 8u << 20);
+    so.write_buffer_bytes =
+        std::max<std::uint64_t>(c_.state_store.write_buffer / static_cast<unsigned>(shards_), 8u << 20);
     std::error_code ec;
     std::filesystem::create_directories(so.path, ec);
     if (ec) throw std::runtime_error("state_dir: cannot create " + so.path + ": " + ec.message());
@@ -772,7 +776,8 @@ class StreamThread final : public RdKafka::RebalanceCb,
   }
 
   std::unique_ptr<CountTask> make_count_task(int shard, std::unique_ptr<state::RocksDbStore> store) {
-    return std::make_unique<CountTask>(shard, keyed_ ? 1 : inputs_n_, opts_, std::move(store), partials_sink(), rejects_sink());
+    return std::make_unique<CountTask>(shard, keyed_ ? 1 : inputs_n_, opts_, std::move(store), partials_sink(),
+                                       rejects_sink());
   }
 
   // Restores every task of an assignment in one pass over their changelogs,
@@ -830,9 +835,9 @@ class StreamThread final : public RdKafka::RebalanceCb,
         [&](const ChangelogRecord& r) {
           Pending& pc = *by_request.at(r.index);
           ++pc.records;
-          const std::string_view want = pc.kind == Kind::input         ? kIngestSnapshotKey
-                                        : pc.kind == Kind::partials    ? kSumSnapshotKey
-                                                                       : kCountSnapshotKey;
+          const std::string_view want = pc.kind == Kind::input      ? kIngestSnapshotKey
+                                        : pc.kind == Kind::partials ? kSumSnapshotKey
+                                                                    : kCountSnapshotKey;
           if (r.key == want) {
             pc.snapshot = r.value != nullptr ? std::string(*r.value) : std::string();
             return true;
@@ -884,9 +889,10 @@ class StreamThread final : public RdKafka::RebalanceCb,
         pairs += pc.store->pairs();
         auto task = make_count_task(pc.p, std::move(pc.store));
         if (!pc.snapshot.empty() && !task->restore(pc.snapshot)) {
-          klog().error("{}[{}]: the count task's snapshot does not read back (was state_store.shards or the input "
-                       "topic's partition count changed? see docs/SCALE_OUT.md, reset)",
-                       t_.changelog, pc.p);
+          klog().error(
+              "{}[{}]: the count task's snapshot does not read back (was state_store.shards or the input "
+              "topic's partition count changed? see docs/SCALE_OUT.md, reset)",
+              t_.changelog, pc.p);
           return false;
         }
         klog().info("assigned shard {}: count task, {} pairs, {} changelog records replayed", pc.p,
@@ -909,10 +915,11 @@ class StreamThread final : public RdKafka::RebalanceCb,
     restored_pairs_ += pairs;
     restore_seconds_ = std::chrono::duration<double>(Clock::now() - t0).count();
     if (!pending.empty()) {
-      klog().info("restored {} pairs ({} from RocksDB, {} changelog records replayed) in {:.2f} s ({:.0f} pairs/s; "
-                  "{} tasks)",
-                  pairs, from_db, records, restore_seconds_,
-                  static_cast<double>(pairs) / std::max(restore_seconds_, 1e-6), pending.size());
+      klog().info(
+          "restored {} pairs ({} from RocksDB, {} changelog records replayed) in {:.2f} s ({:.0f} pairs/s; "
+          "{} tasks)",
+          pairs, from_db, records, restore_seconds_, static_cast<double>(pairs) / std::max(restore_seconds_, 1e-6),
+          pending.size());
     }
     return true;
   }

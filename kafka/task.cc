@@ -6,11 +6,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <fcntl.h>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <fcntl.h>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <thread>
@@ -61,9 +61,11 @@ std::string check_partitions(const config::Config& c, const TopicNames& t, int i
   std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(conf.get(), err));
   if (!p) throw KafkaError("metadata client: " + err);
   const int shards = c.state_store.shards;
-  const std::pair<const std::string*, int> want[] = {
-      {&t.repartition, shards}, {&t.partials, shards}, {&t.changelog, shards}, {&t.sum_changelog, shards},
-      {&t.ingest_changelog, inputs}};
+  const std::pair<const std::string*, int> want[] = {{&t.repartition, shards},
+                                                     {&t.partials, shards},
+                                                     {&t.changelog, shards},
+                                                     {&t.sum_changelog, shards},
+                                                     {&t.ingest_changelog, inputs}};
   for (const auto& [name, n] : want) {
     if (c.input_partitioned_by == config::InputPartitioning::uid && name == &t.repartition) continue;
     int have = partition_count(*p, *name, milliseconds(10000), "READ");
@@ -106,8 +108,8 @@ std::string check_compacted(const config::Config& c, const std::vector<std::stri
     throw KafkaError(std::string("describing the state topics' configuration: ") + rd_kafka_event_error_string(ev));
   }
   std::size_t n = 0;
-  const rd_kafka_ConfigResource_t** got = rd_kafka_DescribeConfigs_result_resources(
-      rd_kafka_event_DescribeConfigs_result(ev), &n);
+  const rd_kafka_ConfigResource_t** got =
+      rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
   for (std::size_t i = 0; i < n; ++i) {
     if (rd_kafka_ConfigResource_error(got[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) continue;  // checked elsewhere
     std::size_t m = 0;
@@ -193,10 +195,11 @@ int run_task(const config::Config& c) {
       setup.input_partitions = input_partitions(c, t.input);
       if (setup.input_partitions <= 0) throw KafkaError("topic " + t.input + " not found after creating it");
       const int shards = c.state_store.shards;
-      std::vector<TopicSpec> internal{{t.partials, shards, rf, {}},
-                                      {t.changelog, shards, rf, {{"cleanup.policy", "compact"}}},
-                                      {t.sum_changelog, shards, rf, {{"cleanup.policy", "compact"}}},
-                                      {t.ingest_changelog, setup.input_partitions, rf, {{"cleanup.policy", "compact"}}}};
+      std::vector<TopicSpec> internal{
+          {t.partials, shards, rf, {}},
+          {t.changelog, shards, rf, {{"cleanup.policy", "compact"}}},
+          {t.sum_changelog, shards, rf, {{"cleanup.policy", "compact"}}},
+          {t.ingest_changelog, setup.input_partitions, rf, {{"cleanup.policy", "compact"}}}};
       if (c.input_partitioned_by != config::InputPartitioning::uid) {
         internal.push_back({t.repartition, shards, rf, {}});
       }

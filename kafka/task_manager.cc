@@ -98,7 +98,8 @@ TaskManager::Outcome TaskManager::commit_transaction(const Offsets& positions) {
     r = retried("send_offsets_to_transaction", deadline,
                 [&](milliseconds t) { return producer_.send_offsets_to_transaction(positions, t); });
   }
-  if (r.ok()) r = retried("commit_transaction", deadline, [&](milliseconds t) { return producer_.commit_transaction(t); });
+  if (r.ok())
+    r = retried("commit_transaction", deadline, [&](milliseconds t) { return producer_.commit_transaction(t); });
   if (r.ok()) {
     ++committed_;
     fenced_since_commit_ = false;
@@ -191,17 +192,19 @@ void TaskManager::rewind() {
 // one.
 void TaskManager::fenced(const std::string& what) {
   if (fenced_since_commit_) {
-    klog().error("fenced again before any commit: another process uses transactional.id {} ({}); is replica_id "
-                 "shared by two replicas?",
-                 bounds_.transactional_id, what);
+    klog().error(
+        "fenced again before any commit: another process uses transactional.id {} ({}); is replica_id "
+        "shared by two replicas?",
+        bounds_.transactional_id, what);
     failed_ = true;
     return;
   }
   fenced_since_commit_ = true;
-  klog().warn("fenced ({}): the transaction coordinator gave transactional.id {} a newer epoch (a transaction that "
-              "outlived transaction.timeout.ms, or another process with this id); replacing the producer and "
-              "rewinding to the last commit",
-              what, bounds_.transactional_id);
+  klog().warn(
+      "fenced ({}): the transaction coordinator gave transactional.id {} a newer epoch (a transaction that "
+      "outlived transaction.timeout.ms, or another process with this id); replacing the producer and "
+      "rewinding to the last commit",
+      what, bounds_.transactional_id);
   replace_producer();
 }
 

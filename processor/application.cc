@@ -33,12 +33,14 @@ const char* piece_end(const char* p, const char* end, std::size_t bytes) {
   return cut;
 }
 
-
 std::string human_bytes(double b) {
   char buf[32];
-  if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
-  else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
-  else std::snprintf(buf, sizeof buf, "%.0f KB", b / 1e3);
+  if (b >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
+  else if (b >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f KB", b / 1e3);
   return buf;
 }
 
@@ -110,10 +112,12 @@ EngineOptions make_engine_options(const config::Config& c) {
   const config::EngineOptions& e = c.engine;
   EngineOptions o;
   o.counter.granularities.clear();
-  if (e.windows.empty()) throw ConfigError("windows", "at least one window is needed (minute hour day week month year)");
+  if (e.windows.empty())
+    throw ConfigError("windows", "at least one window is needed (minute hour day week month year)");
   for (const std::string& name : e.windows) {
     auto g = parse_granularity(name);
-    if (!g) throw ConfigError("windows", "unknown window '" + name + "' (expected minute, hour, day, week, month or year)");
+    if (!g)
+      throw ConfigError("windows", "unknown window '" + name + "' (expected minute, hour, day, week, month or year)");
     o.counter.granularities.push_back(*g);
   }
   o.counter.late_policy = e.late_policy == config::LatePolicy::update ? LatePolicy::update : LatePolicy::drop;
@@ -142,8 +146,8 @@ EngineOptions make_engine_options(const config::Config& c) {
 std::string summary_line(const EngineStats& s, double seconds, std::uint64_t peak_pairs, std::size_t peak_bytes) {
   std::string out = std::to_string(s.frames) + " frames (" + human_bytes(static_cast<double>(s.bytes)) + ") in ";
   char buf[160];
-  std::snprintf(buf, sizeof buf, "%.2f s, %.0f frames/s, %.1f MB/s; ", seconds,
-                seconds > 0 ? s.frames / seconds : 0.0, seconds > 0 ? s.bytes / seconds / 1e6 : 0.0);
+  std::snprintf(buf, sizeof buf, "%.2f s, %.0f frames/s, %.1f MB/s; ", seconds, seconds > 0 ? s.frames / seconds : 0.0,
+                seconds > 0 ? s.bytes / seconds / 1e6 : 0.0);
   out += buf;
   out += "accepted " + std::to_string(s.accepted) + ", rejected " + std::to_string(s.rejected_total());
   if (s.rejected_total() > 0) {
@@ -281,8 +285,12 @@ int run_stream(const config::Config& c) {
     if (line.kind == LineReader::Kind::end) break;
     const SourcePosition pos{0, static_cast<std::int64_t>(line.number)};
     switch (line.kind) {
-      case LineReader::Kind::line: feed.add_padded(line.data, line.size, pos); break;
-      case LineReader::Kind::blank: feed.add_blank(); break;
+      case LineReader::Kind::line:
+        feed.add_padded(line.data, line.size, pos);
+        break;
+      case LineReader::Kind::blank:
+        feed.add_blank();
+        break;
       case LineReader::Kind::too_large:
         feed.add_too_large(std::string_view(line.data, line.size), line.full_size, pos);
         break;
@@ -290,7 +298,8 @@ int run_stream(const config::Config& c) {
         spdlog::error("input: read failed after line {}: {}", line.number, reader.error());
         status = 1;
         break;
-      case LineReader::Kind::end: break;
+      case LineReader::Kind::end:
+        break;
     }
     // Output that cannot be written ends the run: going on would count
     // frames whose results or rejects nobody gets.

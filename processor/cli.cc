@@ -59,7 +59,8 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   app.add_option("--kafka", brokers, "Consume from Kafka at these bootstrap servers (host:port,...)");
   app.add_option("--topic", c.kafka.input_topic, "Kafka input topic (default frames)");
   app.add_option("--output-topic", c.kafka.output_topic, "Kafka results topic (default uniqd-results)");
-  app.add_option("--dead-letter-topic", c.kafka.dead_letter_topic, "Kafka topic for rejects (default uniqd-dead-letter)");
+  app.add_option("--dead-letter-topic", c.kafka.dead_letter_topic,
+                 "Kafka topic for rejects (default uniqd-dead-letter)");
   app.add_option("--application-id", c.application_id, "Consumer group id and topic prefix (default uniqd)");
   app.add_flag("--until-end", c.until_end, "Kafka: stop at the end offsets seen at start, emit everything as final");
   app.add_option("--commit-interval", commit_interval, "Kafka: how often offsets are committed (default 1s)")
@@ -154,7 +155,8 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
     c.input_partitioned_by =
         input_partitioned_by == "uid" ? config::InputPartitioning::uid : config::InputPartitioning::none;
   }
-  if (!late_policy.empty()) c.engine.late_policy = late_policy == "update" ? config::LatePolicy::update : config::LatePolicy::drop;
+  if (!late_policy.empty())
+    c.engine.late_policy = late_policy == "update" ? config::LatePolicy::update : config::LatePolicy::drop;
   if (!ts_unit.empty()) c.engine.ts_unit = ts_unit == "ms" ? config::TsUnit::ms : config::TsUnit::s;
   if (no_early) c.engine.early_results = false;
   if (no_progress) c.progress = false;

@@ -70,8 +70,8 @@ unsigned available_cores() {
     if (quota != 0) break;
   }
   if (quota == 0) {
-    quota = cpu_limit_from_cfs(slurp("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
-                               slurp("/sys/fs/cgroup/cpu/cpu.cfs_period_us"));
+    quota =
+        cpu_limit_from_cfs(slurp("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), slurp("/sys/fs/cgroup/cpu/cpu.cfs_period_us"));
   }
   if (quota != 0) n = std::min(n, quota);
   return std::max(n, 1u);

@@ -7,7 +7,9 @@
 namespace uniqd::processor {
 namespace {
 
-constexpr std::int64_t ms(std::int64_t seconds) { return seconds * 1000; }
+constexpr std::int64_t ms(std::int64_t seconds) {
+  return seconds * 1000;
+}
 
 // kNestedIn[g]: the granularities (bit per Granularity) whose windows lie
 // inside a window of g: every shorter one but the week, which a day, a month

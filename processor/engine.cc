@@ -17,8 +17,7 @@ WallClock system_wall_clock() {
   };
 }
 
-Engine::Engine(EngineOptions opts, state::WindowStore& store, ResultSink& results, RejectSink& rejects,
-               WallClock clock)
+Engine::Engine(EngineOptions opts, state::WindowStore& store, ResultSink& results, RejectSink& rejects, WallClock clock)
     : opts_(std::move(opts)),
       parser_(opts_.max_frame_bytes, opts_.ts_unit),
       counter_(opts_.counter, store, *this),
@@ -184,7 +183,7 @@ namespace {
 // 2: without the partitions' replay offsets (resuming from a safe offset
 // went with scale-out: tasks restore from their changelogs).
 constexpr std::uint32_t kSnapshotVersion = 2;
-}
+}  // namespace
 
 std::string Engine::snapshot() const {
   SnapshotWriter w;

@@ -18,11 +18,13 @@ bool is_blank_frame(std::string_view frame) noexcept {
 
 namespace {
 constexpr std::array<std::string_view, kRejectReasonCount> kNames{
-    "too_large", "malformed_json", "duplicate_key", "missing_uid", "missing_ts",
-    "bad_uid_type", "bad_ts", "future", "outlier", "late"};
+    "too_large",    "malformed_json", "duplicate_key", "missing_uid", "missing_ts",
+    "bad_uid_type", "bad_ts",         "future",        "outlier",     "late"};
 }
 
-std::string_view reject_reason_name(RejectReason r) { return kNames[static_cast<std::size_t>(r)]; }
+std::string_view reject_reason_name(RejectReason r) {
+  return kNames[static_cast<std::size_t>(r)];
+}
 
 std::optional<RejectReason> parse_reject_reason(std::string_view name) {
   for (std::size_t i = 0; i < kNames.size(); ++i) {

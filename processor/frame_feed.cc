@@ -58,12 +58,16 @@ void FrameFeed::add_blank() {
   engine_().note_blank();
 }
 
-void FrameFeed::add_lines(const char* data, std::size_t size) { parallel_->add_lines(data, size, apply_); }
+void FrameFeed::add_lines(const char* data, std::size_t size) {
+  parallel_->add_lines(data, size, apply_);
+}
 
 void FrameFeed::apply_pending() {
   if (parallel_) parallel_->finish(apply_);
 }
 
-bool FrameFeed::holds_frames() const { return parallel_ && parallel_->holds_lines(); }
+bool FrameFeed::holds_frames() const {
+  return parallel_ && parallel_->holds_lines();
+}
 
 }  // namespace uniqd::processor

@@ -1,9 +1,9 @@
 #include "processor/frame_parser.h"
 
+#include <emmintrin.h>
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <emmintrin.h>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -32,7 +32,6 @@ std::optional<std::int64_t> ts_from_digits(std::string_view s, TsUnit unit) noex
   return apply_unit(v, unit);
 }
 
-
 // --- the structural engine's pieces -----------------------------------------
 
 // What simdjson's stage 2 accepts after a number or a literal: a structural
@@ -54,8 +53,12 @@ constexpr std::array<std::int8_t, 256> kHex = [] {
   return t;
 }();
 
-constexpr bool is_digit(std::uint8_t c) { return c >= '0' && c <= '9'; }
-constexpr bool is_ws(std::uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+constexpr bool is_digit(std::uint8_t c) {
+  return c >= '0' && c <= '9';
+}
+constexpr bool is_ws(std::uint8_t c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 // The four hex digits of a \u escape, or -1.
 int hex4(const std::uint8_t* p) noexcept {
@@ -145,10 +148,14 @@ Number scan_number(const std::uint8_t* p, const std::uint8_t* end) noexcept {
 // true / false / null followed by a structural character or whitespace.
 bool valid_literal(const std::uint8_t* p) noexcept {
   switch (*p) {
-    case 't': return std::memcmp(p, "true", 4) == 0 && kEndsScalar[p[4]];
-    case 'f': return std::memcmp(p, "false", 5) == 0 && kEndsScalar[p[5]];
-    case 'n': return std::memcmp(p, "null", 4) == 0 && kEndsScalar[p[4]];
-    default: return false;
+    case 't':
+      return std::memcmp(p, "true", 4) == 0 && kEndsScalar[p[4]];
+    case 'f':
+      return std::memcmp(p, "false", 5) == 0 && kEndsScalar[p[5]];
+    case 'n':
+      return std::memcmp(p, "null", 4) == 0 && kEndsScalar[p[4]];
+    default:
+      return false;
   }
 }
 
@@ -235,8 +242,8 @@ bool escapes_valid(const std::uint8_t* p, const std::uint8_t* end) noexcept {
 
 // The structural engine's grammar (see parse_structural). Token classes, by
 // the first byte of a structural.
-constexpr std::uint8_t kOpenObject = 0, kCloseObject = 1, kOpenArray = 2, kCloseArray = 3, kColon = 4,
-                       kComma = 5, kString = 6, kScalar = 7, kOther = 8, kClasses = 9;
+constexpr std::uint8_t kOpenObject = 0, kCloseObject = 1, kOpenArray = 2, kCloseArray = 3, kColon = 4, kComma = 5,
+                       kString = 6, kScalar = 7, kOther = 8, kClasses = 9;
 // Container kinds: of the container a token is in, and of the one above it.
 constexpr std::uint8_t kNoContainer = 0, kInObject = 1, kInArray = 2;
 constexpr std::uint32_t kMaxDepth = 256;
@@ -274,14 +281,14 @@ constexpr std::array<std::uint8_t, 256> kByteToken = [] {
 // an object. Error is absorbing.
 constexpr std::uint8_t kBeforeRoot = 0, kAfterRoot = 1, kError = 2,
                        kObjectStart = 3,  // after '{': a key or '}'
-                       kObjectColon = 4,  // after a key: ':'
-                       kObjectValue = 5,  // after ':': a value
-                       kObjectNext = 6,   // after a member's value: ',' or '}'
-                       kObjectKey = 7,    // after ',': a key
-                       kArrayStart = 8,   // after '[': a value or ']'
-                       kArrayValue = 9,   // after ',': a value
-                       kArrayNext = 10,   // after an element: ',' or ']'
-                       kStates = 11;
+    kObjectColon = 4,                     // after a key: ':'
+    kObjectValue = 5,                     // after ':': a value
+    kObjectNext = 6,                      // after a member's value: ',' or '}'
+    kObjectKey = 7,                       // after ',': a key
+    kArrayStart = 8,                      // after '[': a value or ']'
+    kArrayValue = 9,                      // after ',': a value
+    kArrayNext = 10,                      // after an element: ',' or ']'
+    kStates = 11;
 static_assert(kStates <= 16 && kClasses <= 16);
 
 // Index: (kind of the container above, state, class), 3 x 16 x 16.
@@ -293,24 +300,38 @@ constexpr std::uint8_t next_state(std::uint8_t above, std::uint8_t state, std::u
   const std::uint8_t after_value = above == kNoContainer ? kAfterRoot : above == kInObject ? kObjectNext : kArrayNext;
   auto value = [&](std::uint8_t then) -> std::uint8_t {
     switch (c) {
-      case kOpenObject: return kObjectStart;
-      case kOpenArray: return kArrayStart;
+      case kOpenObject:
+        return kObjectStart;
+      case kOpenArray:
+        return kArrayStart;
       case kString:
-      case kScalar: return then;
-      default: return kError;
+      case kScalar:
+        return then;
+      default:
+        return kError;
     }
   };
   switch (state) {
-    case kBeforeRoot: return c == kOpenObject ? kObjectStart : kError;
-    case kObjectStart: return c == kString ? kObjectColon : c == kCloseObject ? after_value : kError;
-    case kObjectColon: return c == kColon ? kObjectValue : kError;
-    case kObjectValue: return value(kObjectNext);
-    case kObjectNext: return c == kComma ? kObjectKey : c == kCloseObject ? after_value : kError;
-    case kObjectKey: return c == kString ? kObjectColon : kError;
-    case kArrayStart: return c == kCloseArray ? after_value : value(kArrayNext);
-    case kArrayValue: return value(kArrayNext);
-    case kArrayNext: return c == kComma ? kArrayValue : c == kCloseArray ? after_value : kError;
-    default: return kError;  // after the root, or an error
+    case kBeforeRoot:
+      return c == kOpenObject ? kObjectStart : kError;
+    case kObjectStart:
+      return c == kString ? kObjectColon : c == kCloseObject ? after_value : kError;
+    case kObjectColon:
+      return c == kColon ? kObjectValue : kError;
+    case kObjectValue:
+      return value(kObjectNext);
+    case kObjectNext:
+      return c == kComma ? kObjectKey : c == kCloseObject ? after_value : kError;
+    case kObjectKey:
+      return c == kString ? kObjectColon : kError;
+    case kArrayStart:
+      return c == kCloseArray ? after_value : value(kArrayNext);
+    case kArrayValue:
+      return value(kArrayNext);
+    case kArrayNext:
+      return c == kComma ? kArrayValue : c == kCloseArray ? after_value : kError;
+    default:
+      return kError;  // after the root, or an error
   }
 }
 // The next state, shifted into place for the next lookup.
@@ -415,8 +436,7 @@ ParserEngine default_parser_engine() noexcept {
   return engine;
 }
 
-FrameParser::FrameParser(std::size_t max_frame_bytes, TsUnit unit, ParserEngine engine)
-    : unit_(unit), engine_(engine) {
+FrameParser::FrameParser(std::size_t max_frame_bytes, TsUnit unit, ParserEngine engine) : unit_(unit), engine_(engine) {
   // Allocate once for the largest frame allowed, so parse() never allocates.
   // On failure the first parse() retries and classifies the frame too_large.
   const std::size_t capacity = max_frame_bytes < 64 ? 64 : max_frame_bytes;
@@ -425,8 +445,8 @@ FrameParser::FrameParser(std::size_t max_frame_bytes, TsUnit unit, ParserEngine 
   }
   if (engine_ == ParserEngine::structural) {
     // Without its own stage 1 every frame goes to the DOM parse: slower, same verdicts.
-    if (simdjson::get_active_implementation()->create_dom_parser_implementation(
-            capacity, simdjson::DEFAULT_MAX_DEPTH, stage1_) == simdjson::SUCCESS) {
+    if (simdjson::get_active_implementation()->create_dom_parser_implementation(capacity, simdjson::DEFAULT_MAX_DEPTH,
+                                                                                stage1_) == simdjson::SUCCESS) {
       stage1_capacity_ = capacity;
       unescaped_ = std::make_unique<std::uint8_t[]>(capacity + simdjson::SIMDJSON_PADDING);
       // A root member takes at least 5 bytes ("":1,), a scalar and its separator 2.

@@ -60,7 +60,8 @@ class FrameParser {
  private:
   std::optional<RejectReason> parse_dom(const char* data, std::size_t size, ParsedFrame& out) noexcept;
   // True when the frame is settled, its verdict in why.
-  bool parse_structural(const char* data, std::size_t size, ParsedFrame& out, std::optional<RejectReason>& why) noexcept;
+  bool parse_structural(const char* data, std::size_t size, ParsedFrame& out,
+                        std::optional<RejectReason>& why) noexcept;
 
   simdjson::dom::parser parser_;
   TsUnit unit_;

@@ -44,6 +44,8 @@ void MappedFile::release_before(const char* upto) {
   released_ = end;
 }
 
-MappedFile::~MappedFile() { ::munmap(data_, reserved_); }
+MappedFile::~MappedFile() {
+  ::munmap(data_, reserved_);
+}
 
 }  // namespace uniqd::processor

@@ -34,7 +34,7 @@ class MappedFile {
   MappedFile(char* data, std::size_t size, std::size_t reserved) : data_(data), size_(size), reserved_(reserved) {}
   char* data_;
   std::size_t size_;
-  std::size_t reserved_;  // bytes reserved: the file's pages and the padding's
+  std::size_t reserved_;     // bytes reserved: the file's pages and the padding's
   std::size_t released_{0};  // bytes from data_ given back so far (whole pages)
 };
 

@@ -118,9 +118,11 @@ std::string render_prometheus(const MetricsSnapshot& s) {
     line(o, "uniqd_tasks", "kind=\"ingest\"", static_cast<double>(s.tasks_ingest));
     line(o, "uniqd_tasks", "kind=\"count\"", static_cast<double>(s.tasks_count));
     line(o, "uniqd_tasks", "kind=\"sum\"", static_cast<double>(s.tasks_sum));
-    head(o, "uniqd_sum_waiting_windows", "gauge", "Windows this replica's sum tasks hold until every shard passed their end.");
+    head(o, "uniqd_sum_waiting_windows", "gauge",
+         "Windows this replica's sum tasks hold until every shard passed their end.");
     line(o, "uniqd_sum_waiting_windows", "", static_cast<double>(s.sum_waiting));
-    head(o, "uniqd_internal_bytes_total", "counter", "Bytes written to the repartition, partials and changelog topics.");
+    head(o, "uniqd_internal_bytes_total", "counter",
+         "Bytes written to the repartition, partials and changelog topics.");
     line(o, "uniqd_internal_bytes_total", "", static_cast<double>(s.internal_bytes));
     head(o, "uniqd_internal_lag_messages", "gauge",
          "Messages of the repartition and partials partitions this replica reads, not read yet.");
@@ -176,7 +178,8 @@ MetricsServer::MetricsServer(const std::string& address) : impl_(std::make_uniqu
     }
     res.set_content(body, "text/plain; version=0.0.4");
   });
-  impl_->server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  impl_->server.Get("/healthz",
+                    [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   impl_->server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     bool ready;
     {

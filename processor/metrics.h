@@ -19,8 +19,7 @@
 namespace uniqd::processor {
 
 // Latency buckets (seconds), Prometheus-style cumulative on render.
-inline constexpr std::array<double, 11> kLatencyBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                       0.5,   1,    2.5,   5,    10};
+inline constexpr std::array<double, 11> kLatencyBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
 struct LatencyHistogram {
   std::array<std::uint64_t, kLatencyBuckets.size() + 1> counts{};  // last: +Inf
@@ -46,9 +45,9 @@ struct MetricsSnapshot {
   double wall_now{0};  // unix seconds, for the event-time lag
   // Durable state (exactly_once only; has_state false otherwise).
   bool has_state{false};
-  std::uint64_t restored_pairs{0};      // pairs restored so far (RocksDB + changelog)
-  std::uint64_t restored_records{0};    // changelog records replayed
-  double restore_seconds{0};            // time the last restore took (so far, while restoring)
+  std::uint64_t restored_pairs{0};    // pairs restored so far (RocksDB + changelog)
+  std::uint64_t restored_records{0};  // changelog records replayed
+  double restore_seconds{0};          // time the last restore took (so far, while restoring)
   std::uint64_t state_disk_bytes{0};
   std::uint64_t transactions_committed{0};
   std::uint64_t transactions_aborted{0};

@@ -120,7 +120,9 @@ void OutlierFilter::confirm(std::size_t index, FrameVerdicts& out) {
   // it now stands were not outliers after all.
   const std::int64_t moved_to = *ptime_;
   drain([&](const Held& h) { return near(h.frame.ts, moved_to); },
-        [&](const Held& h) { accept(FrameRef{h.frame, h.bytes, h.pos}, out); });
+        [&](const Held& h) {
+          accept(FrameRef{h.frame, h.bytes, h.pos}, out);
+        });
 }
 
 void OutlierFilter::offer(const FrameRef& f, FrameVerdicts& out) {
@@ -157,8 +159,8 @@ void OutlierFilter::offer(const FrameRef& f, FrameVerdicts& out) {
   if (joined && static_cast<int>(clusters_[*joined].members.size()) >= opts_.confirm) confirm(*joined, out);
 
   while (true) {
-    auto it = std::find_if(clusters_.begin(), clusters_.end(),
-                           [&](const Cluster& c) { return c.against >= opts_.confirm; });
+    auto it =
+        std::find_if(clusters_.begin(), clusters_.end(), [&](const Cluster& c) { return c.against >= opts_.confirm; });
     if (it == clusters_.end()) break;
     reject(*it, out);
     clusters_.erase(it);
@@ -175,7 +177,10 @@ void OutlierFilter::finish(FrameVerdicts& out) {
     }
     confirm(best, out);
   }
-  drain([](const Held&) { return true; }, [&](const Held& h) { out.reject_outlier(FrameRef{h.frame, h.bytes, h.pos}); });
+  drain([](const Held&) { return true; },
+        [&](const Held& h) {
+          out.reject_outlier(FrameRef{h.frame, h.bytes, h.pos});
+        });
 }
 
 }  // namespace uniqd::processor

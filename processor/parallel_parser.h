@@ -72,7 +72,7 @@ class ParallelParser {
     std::string data;  // the lines, back to back, with padding after the last
     std::vector<ParsedLine> lines;
     std::vector<std::pair<std::size_t, std::size_t>> spans;  // offset, length in data
-    const char* in_place{nullptr};  // add_lines: the bytes a worker splits
+    const char* in_place{nullptr};                           // add_lines: the bytes a worker splits
     std::size_t in_place_size{0};
     bool done{false};
   };
@@ -89,8 +89,8 @@ class ParallelParser {
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable done_cv_;
-  std::deque<std::shared_ptr<Batch>> pending_;   // in input order, parsed or not
-  std::deque<std::shared_ptr<Batch>> todo_;      // not yet taken by a worker
+  std::deque<std::shared_ptr<Batch>> pending_;  // in input order, parsed or not
+  std::deque<std::shared_ptr<Batch>> todo_;     // not yet taken by a worker
   // Applied batches, kept with their buffers: a fresh 1 MiB buffer per batch
   // cost page faults and zeroing on the reading thread.
   std::vector<std::unique_ptr<Batch>> spare_;

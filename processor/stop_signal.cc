@@ -7,7 +7,9 @@ namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
 
-extern "C" void on_stop_signal(int) { g_stop = 1; }
+extern "C" void on_stop_signal(int) {
+  g_stop = 1;
+}
 
 }  // namespace
 
@@ -20,9 +22,17 @@ void install_stop_signal_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-bool stop_requested() noexcept { return g_stop != 0; }
-void request_stop() noexcept { g_stop = 1; }
-void clear_stop_request() noexcept { g_stop = 0; }
-const volatile std::sig_atomic_t* stop_flag() noexcept { return &g_stop; }
+bool stop_requested() noexcept {
+  return g_stop != 0;
+}
+void request_stop() noexcept {
+  g_stop = 1;
+}
+void clear_stop_request() noexcept {
+  g_stop = 0;
+}
+const volatile std::sig_atomic_t* stop_flag() noexcept {
+  return &g_stop;
+}
 
 }  // namespace uniqd::processor

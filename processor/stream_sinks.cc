@@ -18,7 +18,9 @@ void StreamWriter::fail(int err) {
   if (!buf_.empty()) error_ += " (up to " + std::to_string(buf_.size()) + " bytes not written)";
 }
 
-bool StreamWriter::maybe_flush() { return buf_.size() < kFlushAt || flush(); }
+bool StreamWriter::maybe_flush() {
+  return buf_.size() < kFlushAt || flush();
+}
 
 bool StreamWriter::flush() {
   if (!error_.empty()) return false;

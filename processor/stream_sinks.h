@@ -64,8 +64,7 @@ class StreamRejectSink final : public RejectSink {
   // out may be null: rejects are then only counted.
   StreamRejectSink(std::FILE* out, bool line_numbers, std::string what = "rejects")
       : w_(out, std::move(what)), line_numbers_(line_numbers) {}
-  void reject(RejectReason reason, std::string_view bytes, const SourcePosition& pos,
-              std::uint64_t full_size) override;
+  void reject(RejectReason reason, std::string_view bytes, const SourcePosition& pos, std::uint64_t full_size) override;
   bool flush() { return w_.flush(); }
   // fclose()s the file (see StreamWriter::close).
   bool close() { return w_.close(); }

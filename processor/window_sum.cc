@@ -8,7 +8,9 @@
 namespace uniqd::processor {
 namespace {
 
-constexpr std::int64_t ms(std::int64_t seconds) { return seconds * 1000; }
+constexpr std::int64_t ms(std::int64_t seconds) {
+  return seconds * 1000;
+}
 
 std::int64_t minute_of(std::int64_t wm_ms) {
   return wm_ms >= 0 ? wm_ms / 60000 : -((-wm_ms + 59999) / 60000);

@@ -19,12 +19,18 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
 
 std::string_view granularity_name(Granularity g) {
   switch (g) {
-    case Granularity::minute: return "minute";
-    case Granularity::hour: return "hour";
-    case Granularity::day: return "day";
-    case Granularity::week: return "week";
-    case Granularity::month: return "month";
-    case Granularity::year: return "year";
+    case Granularity::minute:
+      return "minute";
+    case Granularity::hour:
+      return "hour";
+    case Granularity::day:
+      return "day";
+    case Granularity::week:
+      return "week";
+    case Granularity::month:
+      return "month";
+    case Granularity::year:
+      return "year";
   }
   return "?";
 }

@@ -15,8 +15,7 @@ namespace uniqd::processor {
 enum class Granularity : std::uint8_t { minute, hour, day, week, month, year };
 inline constexpr int kGranularityCount = 6;
 inline constexpr std::array<Granularity, kGranularityCount> kAllGranularities{
-    Granularity::minute, Granularity::hour,  Granularity::day,
-    Granularity::week,   Granularity::month, Granularity::year};
+    Granularity::minute, Granularity::hour, Granularity::day, Granularity::week, Granularity::month, Granularity::year};
 
 struct Window {
   std::int64_t start;  // unix seconds, inclusive

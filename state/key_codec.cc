@@ -139,7 +139,8 @@ void put_offsets(std::string& out, const std::map<std::int32_t, std::int64_t>& o
 // what: "changelog" or "input", for the message. last: nothing may follow.
 Status get_offsets(Reader& in, const char* what, bool last, std::map<std::int32_t, std::int64_t>* out) {
   std::uint64_t entries = 0;
-  if (!in.get(4, &entries)) return Status::Corruption(std::string("checkpoint: truncated before the ") + what + " offsets");
+  if (!in.get(4, &entries))
+    return Status::Corruption(std::string("checkpoint: truncated before the ") + what + " offsets");
   // Checked before the loop so that a garbage count cannot make it spin.
   if (last ? in.left() != entries * 12 : in.left() < entries * 12) {
     return Status::Corruption("checkpoint: " + std::to_string(entries) + " " + what + " offsets need " +

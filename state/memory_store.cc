@@ -8,7 +8,9 @@ WindowStore::Handle MemoryStore::open(const WindowKey& key) {
   return slot.get();
 }
 
-void MemoryStore::erase(const WindowKey& key) { windows_.erase(key); }
+void MemoryStore::erase(const WindowKey& key) {
+  windows_.erase(key);
+}
 
 std::size_t MemoryStore::memory_bytes() const {
   std::size_t bytes = 0;

@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
       const double t = thread_cpu_s() - t0;
       std::printf("bench round %d %s: %.1f ns/frame CPU (%llu accepted, %llu deferred)\n", r + 1,
                   e == ParserEngine::dom ? "dom" : "structural", t * 1e9 / static_cast<double>(kept.size()),
-                  static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(parser.deferred() - deferred_before));
+                  static_cast<unsigned long long>(accepted),
+                  static_cast<unsigned long long>(parser.deferred() - deferred_before));
     }
   }
   return mismatches == 0 ? 0 : 1;

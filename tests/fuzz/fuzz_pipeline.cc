@@ -28,8 +28,8 @@ struct CountingResults : uniqd::processor::ResultSink {
 struct CountingRejects : uniqd::processor::RejectSink {
   std::uint64_t n{0};
   std::string text;
-  void reject(uniqd::processor::RejectReason reason, std::string_view bytes, const uniqd::processor::SourcePosition& pos,
-              std::uint64_t full) override {
+  void reject(uniqd::processor::RejectReason reason, std::string_view bytes,
+              const uniqd::processor::SourcePosition& pos, std::uint64_t full) override {
     ++n;
     text.clear();
     uniqd::processor::append_reject_json(text, reason, bytes, pos, full, true);

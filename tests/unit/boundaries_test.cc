@@ -57,9 +57,9 @@ TEST(Boundaries, FutureIsStrictlyPastTheSkew) {
 // §3: normal is |ts - ptime| <= T (default 1 h); one second more is a suspect.
 TEST(Boundaries, OutlierThresholdIsInclusive) {
   Rig r(minutes());
-  for (const char* u : {"a", "b", "c"}) r.frame(T0, u);  // confirm each other: ptime T0
-  r.frame(T0 + 3600, "x-at-threshold");                  // normal: accepted at once
-  r.frame(T0 + 3601, "y-past-threshold");                // suspect, its own cluster
+  for (const char* u : {"a", "b", "c"}) r.frame(T0, u);      // confirm each other: ptime T0
+  r.frame(T0 + 3600, "x-at-threshold");                      // normal: accepted at once
+  r.frame(T0 + 3601, "y-past-threshold");                    // suspect, its own cluster
   for (const char* u : {"d", "e", "f"}) r.frame(T0 + 1, u);  // three against y's cluster
   EXPECT_EQ(r.reasons(), (V{"outlier"})) << "only y: x was within the threshold";
   EXPECT_EQ(r.rejects.all.at(0).second, "{\"uid\":\"y-past-threshold\",\"ts\":1468247941}");

@@ -11,9 +11,9 @@
 namespace uniqd::config {
 namespace {
 
+using std::chrono::milliseconds;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using std::chrono::milliseconds;
 
 // Config has no operator==; a mismatch here names the field.
 void expect_same(const Config& a, const Config& b) {
@@ -108,8 +108,8 @@ TEST(ConfigLoader, ExampleFileDocumentsEveryKey) {
   for (std::string line; std::getline(printed, line);) {
     // Up to the colon, indentation included, so each key is found in its section.
     const std::string key = line.substr(0, line.find(':') + 1);
-    const bool found = std::any_of(example.begin(), example.end(),
-                                   [&](const std::string& l) { return l.rfind(key, 0) == 0; });
+    const bool found =
+        std::any_of(example.begin(), example.end(), [&](const std::string& l) { return l.rfind(key, 0) == 0; });
     EXPECT_TRUE(found) << key;
   }
 }
@@ -176,10 +176,9 @@ progress: off
   EXPECT_EQ(c.kafka.create_partitions, 12);
   EXPECT_EQ(c.kafka.replication_factor, 3);
   // Numbers and booleans are kept as written: librdkafka takes strings.
-  EXPECT_EQ(c.kafka.consumer, (std::map<std::string, std::string>{
-                                  {"fetch.max.bytes", "52428800"},
-                                  {"enable.partition.eof", "false"},
-                                  {"client.rack", "eu-1a"}}));
+  EXPECT_EQ(c.kafka.consumer,
+            (std::map<std::string, std::string>{
+                {"fetch.max.bytes", "52428800"}, {"enable.partition.eof", "false"}, {"client.rack", "eu-1a"}}));
   EXPECT_EQ(c.kafka.producer, (std::map<std::string, std::string>{{"linger.ms", "5"}}));
   EXPECT_EQ(c.state_dir, "/srv/uniqd");
   EXPECT_EQ(c.state_store.shards, 8);
@@ -265,16 +264,48 @@ TEST(ConfigLoader, RoundTrip) {
 
 TEST(ConfigLoader, PrintsEveryKey) {
   const std::string text = to_yaml(Config{});
-  for (const char* key :
-       {"application_id:", "input:", "kind: stdin", "path: \"\"", "rejects_path:", "windows: [minute, hour, day, week, month, year]",
-        "lateness: 5s", "late_policy: drop", "retention: 1h", "outlier_threshold: 1h", "outlier_confirm: 3",
-        "partition_time_confirm: 3", "partition_time_step: 5s",
-        "max_future_skew: 1h", "early_results: true", "ts_unit: s", "max_frame_bytes: 1MiB", "idle_timeout: 30s",
-        "kafka:", "brokers: 127.0.0.1:9092", "topics:", "input: frames", "output: uniqd-results",
-        "dead_letter: uniqd-dead-letter", "create_partitions: 4", "replication_factor: 1", "client: {}", "consumer: {}",
-        "producer: {}", "state_dir: /var/lib/uniqd", "state_store:", "shards: 4", "block_cache: 64MiB", "write_buffer: 64MiB",
-        "processing_guarantee: exactly_once", "commit_interval: 1s",
-        "metrics_address:", "log:", "level: info", "format: text", "until_end: false", "progress: true"}) {
+  for (const char* key : {"application_id:",
+                          "input:",
+                          "kind: stdin",
+                          "path: \"\"",
+                          "rejects_path:",
+                          "windows: [minute, hour, day, week, month, year]",
+                          "lateness: 5s",
+                          "late_policy: drop",
+                          "retention: 1h",
+                          "outlier_threshold: 1h",
+                          "outlier_confirm: 3",
+                          "partition_time_confirm: 3",
+                          "partition_time_step: 5s",
+                          "max_future_skew: 1h",
+                          "early_results: true",
+                          "ts_unit: s",
+                          "max_frame_bytes: 1MiB",
+                          "idle_timeout: 30s",
+                          "kafka:",
+                          "brokers: 127.0.0.1:9092",
+                          "topics:",
+                          "input: frames",
+                          "output: uniqd-results",
+                          "dead_letter: uniqd-dead-letter",
+                          "create_partitions: 4",
+                          "replication_factor: 1",
+                          "client: {}",
+                          "consumer: {}",
+                          "producer: {}",
+                          "state_dir: /var/lib/uniqd",
+                          "state_store:",
+                          "shards: 4",
+                          "block_cache: 64MiB",
+                          "write_buffer: 64MiB",
+                          "processing_guarantee: exactly_once",
+                          "commit_interval: 1s",
+                          "metrics_address:",
+                          "log:",
+                          "level: info",
+                          "format: text",
+                          "until_end: false",
+                          "progress: true"}) {
     EXPECT_THAT(text, HasSubstr(key));
   }
 }
@@ -312,12 +343,14 @@ TEST(ConfigLoaderErrors, WrongType) {
   EXPECT_EQ(error_of("lateness: {seconds: 5}\n"),
             "t.yaml:1:11: lateness: expected a duration (examples: 250ms, 5s, 10m, 1h, 7d), got a map");
   EXPECT_EQ(error_of("state_dir: [a, b]\n"), "t.yaml:1:12: state_dir: expected a string, got a list");
-  EXPECT_EQ(error_of("log:\n  level:\n    name: info\n"), "t.yaml:3:5: log.level: expected one of trace, debug, "
-                                                           "info, warn, error, critical, off, got a map");
+  EXPECT_EQ(error_of("log:\n  level:\n    name: info\n"),
+            "t.yaml:3:5: log.level: expected one of trace, debug, "
+            "info, warn, error, critical, off, got a map");
   EXPECT_EQ(error_of("kafka: localhost:9092\n"),
             "t.yaml:1:8: kafka: expected a map of settings (brokers, topics, create_partitions, "
             "replication_factor, client, consumer, producer), got 'localhost:9092'");
-  EXPECT_EQ(error_of("windows: minute\n"), "t.yaml:1:10: windows: expected a list such as [minute, hour], got 'minute'");
+  EXPECT_EQ(error_of("windows: minute\n"),
+            "t.yaml:1:10: windows: expected a list such as [minute, hour], got 'minute'");
   EXPECT_EQ(error_of("- lateness: 5s\n"),
             "t.yaml:1:1: expected a map of settings (key: value) at the top of the file, got a list");
   EXPECT_EQ(error_of("? [a, b]\n: 1\n"), "t.yaml:1:3: keys must be names, got a list");
@@ -360,8 +393,9 @@ TEST(ConfigLoaderErrors, BadSize) {
 }
 
 TEST(ConfigLoaderErrors, Windows) {
-  EXPECT_EQ(error_of("windows: [minute, hours]\n"),
-            "t.yaml:1:19: windows[1]: 'hours' is not one of minute, hour, day, week, month, year; did you mean 'hour'?");
+  EXPECT_EQ(
+      error_of("windows: [minute, hours]\n"),
+      "t.yaml:1:19: windows[1]: 'hours' is not one of minute, hour, day, week, month, year; did you mean 'hour'?");
   EXPECT_EQ(error_of("windows:\n  - day\n  - fortnight\n"),
             "t.yaml:3:5: windows[1]: 'fortnight' is not one of minute, hour, day, week, month, year");
   EXPECT_EQ(error_of("windows: []\n"),
@@ -389,8 +423,9 @@ TEST(ConfigLoaderErrors, BadEnumValue) {
 }
 
 TEST(ConfigLoaderErrors, LatenessBeyondRetention) {
-  const std::string msg = "retention: 1h is shorter than lateness 2h; with late_policy update, final windows must be "
-                          "kept at least as long as late frames can arrive";
+  const std::string msg =
+      "retention: 1h is shorter than lateness 2h; with late_policy update, final windows must be "
+      "kept at least as long as late frames can arrive";
   EXPECT_EQ(error_of("retention: 1h\nlateness: 2h\nlate_policy: update\n"), "t.yaml:1:12: " + msg);
   // Without retention in the file, at the key that made it too short.
   EXPECT_EQ(error_of("late_policy: update\nlateness: 2h\n"), "t.yaml:2:11: " + msg);

@@ -11,7 +11,9 @@ namespace {
 using testing::RecordingResults;
 using V = std::vector<std::string>;
 
-ParsedFrame frame(std::int64_t ts, const char* uid) { return ParsedFrame{ts, hash_uid(uid)}; }
+ParsedFrame frame(std::int64_t ts, const char* uid) {
+  return ParsedFrame{ts, hash_uid(uid)};
+}
 
 TEST(WindowCounter, CountsDistinctUsersAndFrames) {
   state::MemoryStore store;
@@ -34,9 +36,9 @@ TEST(WindowCounter, CountsDistinctUsersAndFrames) {
 TEST(WindowCounter, AUidInTheWeekIsStillNewToTheNextMonthAndYear) {
   state::MemoryStore store;
   RecordingResults out;
-  WindowCounter c({{Granularity::day, Granularity::week, Granularity::month, Granularity::year}, LatePolicy::drop, 0,
-                   false},
-                  store, out);
+  WindowCounter c(
+      {{Granularity::day, Granularity::week, Granularity::month, Granularity::year}, LatePolicy::drop, 0, false}, store,
+      out);
   constexpr std::int64_t kJune30 = 1467244800, kJuly1 = 1467331200, kDec31 = 1483142400, kJan1 = 1483228800;
   c.count(frame(kJune30 + 10, "a"));
   c.count(frame(kJuly1 + 10, "a"));  // new day, same week, new month
@@ -99,8 +101,7 @@ TEST(WindowCounter, LateUpdateOfANeverEmittedWindowIsRevisionZero) {
 TEST(WindowCounter, FinalsComeInEndThenGranularityOrder) {
   state::MemoryStore store;
   RecordingResults out;
-  WindowCounter c({{Granularity::hour, Granularity::minute, Granularity::day}, LatePolicy::drop, 0, false}, store,
-                  out);
+  WindowCounter c({{Granularity::hour, Granularity::minute, Granularity::day}, LatePolicy::drop, 0, false}, store, out);
   c.count(frame(86400 - 30, "a"));
   c.count(frame(86400 - 90, "b"));
   c.advance(86400'000);

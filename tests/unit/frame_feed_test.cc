@@ -26,8 +26,8 @@ struct FeedRun {
     o.counter.early_results = false;
     o.max_frame_bytes = max_frame_bytes;
     engine = std::make_unique<Engine>(o, store, results, rejects, [] { return 2'000'000'000; });
-    feed = std::make_unique<FrameFeed>([this]() -> Engine& { return *engine; }, threads, max_frame_bytes,
-                                       TsUnit::seconds);
+    feed =
+        std::make_unique<FrameFeed>([this]() -> Engine& { return *engine; }, threads, max_frame_bytes, TsUnit::seconds);
   }
   state::MemoryStore store;
   RecordingResults results;
@@ -47,7 +47,8 @@ std::vector<std::string> values() {
     v.push_back(frame("u" + std::to_string(t % 7), kB + t));
     if (t % 50 == 3) v.push_back(" \r ");
     if (t % 50 == 4) v.push_back("");
-    if (t % 50 == 5) v.push_back("{\"uid\":1,\"ts\":" + std::to_string(kB + t) + ",\"pad\":\"" + std::string(5000, 'x') + "\"}");
+    if (t % 50 == 5)
+      v.push_back("{\"uid\":1,\"ts\":" + std::to_string(kB + t) + ",\"pad\":\"" + std::string(5000, 'x') + "\"}");
     if (t % 50 == 6) v.push_back("{bad");
   }
   return v;
@@ -98,10 +99,10 @@ TEST(FrameFeed, ParseThreadsChangeNothing) {
   EXPECT_EQ(inline_run.engine->stats().blank, threaded.engine->stats().blank);
   EXPECT_EQ(inline_run.engine->stats().accepted, 300u);
   EXPECT_EQ(inline_run.engine->stats().rejected_total(), 12u);
-  EXPECT_EQ(inline_run.results.brief(), (std::vector<std::string>{
-                                            "minute/1468244340:7/60/r0", "minute/1468244400:7/60/r0",
-                                            "minute/1468244460:7/60/r0", "minute/1468244520:7/60/r0",
-                                            "minute/1468244580:7/60/r0"}));
+  EXPECT_EQ(
+      inline_run.results.brief(),
+      (std::vector<std::string>{"minute/1468244340:7/60/r0", "minute/1468244400:7/60/r0", "minute/1468244460:7/60/r0",
+                                "minute/1468244520:7/60/r0", "minute/1468244580:7/60/r0"}));
 }
 
 TEST(FrameFeed, FramesGoToTheEngineOfTheMomentTheyAreApplied) {

@@ -108,8 +108,8 @@ TEST_P(FrameParserTest, UidForms) {
 }
 
 TEST_P(FrameParserTest, ClassifiesBrokenFrames) {
-  expect_reject(R"({"uid":"a","ts":1)", RejectReason::malformed_json);       // truncated
-  expect_reject(R"({"uid":"a","ts":1}})", RejectReason::malformed_json);     // trailing
+  expect_reject(R"({"uid":"a","ts":1)", RejectReason::malformed_json);    // truncated
+  expect_reject(R"({"uid":"a","ts":1}})", RejectReason::malformed_json);  // trailing
   expect_reject(R"({"uid":"a","ts":1} {"x":1})", RejectReason::malformed_json);
   expect_reject(R"({"uid":"a","ts":1,"x":tru})", RejectReason::malformed_json);
   expect_reject(R"({"uid":"a","ts":1,"x":"\q"})", RejectReason::malformed_json);
@@ -177,8 +177,7 @@ TEST(BlankFrame, BlankFramesAreNotJson) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, FrameParserTest,
-                         ::testing::Values(ParserEngine::dom, ParserEngine::structural),
+INSTANTIATE_TEST_SUITE_P(Engines, FrameParserTest, ::testing::Values(ParserEngine::dom, ParserEngine::structural),
                          [](const ::testing::TestParamInfo<ParserEngine>& i) {
                            return i.param == ParserEngine::dom ? std::string("dom") : std::string("structural");
                          });

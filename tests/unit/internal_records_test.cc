@@ -16,23 +16,21 @@ TEST(InternalRecords, RepartitionBatchKeepsEntriesAndOrder) {
   const std::string record = w.take();
   EXPECT_TRUE(w.empty());
   std::vector<std::string> seen;
-  ASSERT_TRUE(read_repartition(record, RepartitionVisitor{
-                                           [&](const FrameEntry& f) {
-                                             seen.push_back("F" + std::to_string(f.pos.partition) + "/" +
-                                                            std::to_string(f.pos.offset) + "/" +
-                                                            std::to_string(f.frame.ts) + "/" +
-                                                            std::to_string(f.frame.uid.lo) + "/" +
-                                                            std::to_string(f.frame.uid.hi) + "/" + std::string(f.bytes));
-                                           },
-                                           [&](const SourceMarker& m) {
-                                             seen.push_back("W" + std::to_string(m.partition) + "/" +
-                                                            (m.time ? std::to_string(*m.time) : "-") +
-                                                            (m.idle ? "/idle" : "") + (m.ended ? "/ended" : ""));
-                                           },
-                                       }));
-  EXPECT_EQ(seen, (std::vector<std::string>{"F3/41/1468244340/7/9/", "W3/1468244341",
-                                            "F5/2/1468244100/1/2/{\"uid\":\"a\",\"ts\":1468244100}",
-                                            "W5/-/idle/ended"}));
+  ASSERT_TRUE(read_repartition(
+      record, RepartitionVisitor{
+                  [&](const FrameEntry& f) {
+                    seen.push_back("F" + std::to_string(f.pos.partition) + "/" + std::to_string(f.pos.offset) + "/" +
+                                   std::to_string(f.frame.ts) + "/" + std::to_string(f.frame.uid.lo) + "/" +
+                                   std::to_string(f.frame.uid.hi) + "/" + std::string(f.bytes));
+                  },
+                  [&](const SourceMarker& m) {
+                    seen.push_back("W" + std::to_string(m.partition) + "/" + (m.time ? std::to_string(*m.time) : "-") +
+                                   (m.idle ? "/idle" : "") + (m.ended ? "/ended" : ""));
+                  },
+              }));
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"F3/41/1468244340/7/9/", "W3/1468244341",
+                                      "F5/2/1468244100/1/2/{\"uid\":\"a\",\"ts\":1468244100}", "W5/-/idle/ended"}));
 }
 
 TEST(InternalRecords, PartialsBatchNamesItsShard) {
@@ -40,16 +38,15 @@ TEST(InternalRecords, PartialsBatchNamesItsShard) {
   w.partial(processor::WindowResult{processor::Granularity::hour, 3600, 7200, 11, 13, false, 0});
   w.watermark(7'200'000);
   std::vector<std::string> seen;
-  ASSERT_TRUE(read_partials(w.take(), PartialsVisitor{
-                                          [&](int shard, const processor::WindowResult& r) {
-                                            seen.push_back(std::to_string(shard) + ":" + std::to_string(r.start) +
-                                                           "/" + std::to_string(r.unique_users) + "/" +
-                                                           std::to_string(r.frames) + (r.final ? "/final" : ""));
-                                          },
-                                          [&](int shard, std::int64_t wm) {
-                                            seen.push_back(std::to_string(shard) + ":wm" + std::to_string(wm));
-                                          },
-                                      }));
+  ASSERT_TRUE(read_partials(
+      w.take(),
+      PartialsVisitor{
+          [&](int shard, const processor::WindowResult& r) {
+            seen.push_back(std::to_string(shard) + ":" + std::to_string(r.start) + "/" +
+                           std::to_string(r.unique_users) + "/" + std::to_string(r.frames) + (r.final ? "/final" : ""));
+          },
+          [&](int shard, std::int64_t wm) { seen.push_back(std::to_string(shard) + ":wm" + std::to_string(wm)); },
+      }));
   EXPECT_EQ(seen, (std::vector<std::string>{"6:3600/11/13", "6:wm7200000"}));
 }
 
@@ -60,8 +57,8 @@ TEST(InternalRecords, ForeignOrCutRecordsAreRefused) {
   const RepartitionVisitor ignore{[](const FrameEntry&) {}, [](const SourceMarker&) {}};
   EXPECT_FALSE(read_repartition(record.substr(0, record.size() - 1), ignore));
   EXPECT_FALSE(read_repartition("{\"uid\":\"a\"}", ignore));
-  EXPECT_FALSE(read_partials(record, PartialsVisitor{[](int, const processor::WindowResult&) {},
-                                                     [](int, std::int64_t) {}}));
+  EXPECT_FALSE(
+      read_partials(record, PartialsVisitor{[](int, const processor::WindowResult&) {}, [](int, std::int64_t) {}}));
 }
 
 TEST(InternalRecords, PartialsPartitionIsAFunctionOfTheWindow) {

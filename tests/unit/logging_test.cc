@@ -24,8 +24,9 @@ TEST(Logging, SecretsAreRedactedInTextAndJson) {
   redact_in_logs("abc");  // too short to redact: would garble every line
   redact_in_logs("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----");
   for (auto format : {config::LogFormat::text, config::LogFormat::json}) {
-    const std::string out = logged(format, "login with pa\"ss\\word-42 twice: pa\"ss\\word-42; key line "
-                                           "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC; abc stays");
+    const std::string out = logged(format,
+                                   "login with pa\"ss\\word-42 twice: pa\"ss\\word-42; key line "
+                                   "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC; abc stays");
     EXPECT_THAT(out, Not(HasSubstr("word-42")));
     EXPECT_THAT(out, Not(HasSubstr("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC")));
     EXPECT_THAT(out, HasSubstr("login with [redacted] twice: [redacted]; key line [redacted]; abc stays"));

@@ -94,8 +94,13 @@ TEST(OutlierFilter, FlippedFirstFrameDoesNotWin) {
   for (int i = 3; i < 6; ++i) offer(o, r, 100000 + i);
   // The three good frames confirm each other; the flip has three frames
   // against it by then and goes.
-  EXPECT_EQ(r.seen, (Seen{{'a', 100000}, {'a', 100001}, {'a', 100002}, {'o', 900'000'000}, {'a', 100003},
-                          {'a', 100004}, {'a', 100005}}));
+  EXPECT_EQ(r.seen, (Seen{{'a', 100000},
+                          {'a', 100001},
+                          {'a', 100002},
+                          {'o', 900'000'000},
+                          {'a', 100003},
+                          {'a', 100004},
+                          {'a', 100005}}));
   EXPECT_EQ(o.partition_time(), 100005);
 }
 

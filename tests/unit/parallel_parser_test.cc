@@ -94,7 +94,7 @@ TEST(ParallelParser, InPlaceLinesAreCutAndNumberedLikeLineReader) {
   const std::string frame = R"({"uid":"a","ts":1468244340})";
   const std::string big(300, 'x');
   const std::vector<std::string> inputs = {
-      frame + "\n" + frame + "\r\n\n \t\r\n" + frame,            // CRLF, blank, last line without \n
+      frame + "\n" + frame + "\r\n\n \t\r\n" + frame,              // CRLF, blank, last line without \n
       frame + "\n",                                                // one line
       "\n\n\n",                                                    // blank only
       "\r",                                                        // a lone CR

@@ -64,7 +64,8 @@ TEST(Partitions, WatermarkIsTheSlowestPartitions) {
 TEST(ParallelParser, AppliesEveryLineInOrderWhateverTheThreads) {
   std::vector<std::string> lines;
   for (int i = 0; i < 20000; ++i) {
-    lines.push_back(i % 7 == 0 ? "{broken" : "{\"uid\":\"u" + std::to_string(i) + "\",\"ts\":" + std::to_string(i) + "}");
+    lines.push_back(i % 7 == 0 ? "{broken"
+                               : "{\"uid\":\"u" + std::to_string(i) + "\",\"ts\":" + std::to_string(i) + "}");
   }
   for (int threads : {1, 2, 5}) {
     ParallelParser pp(threads, 1 << 10, TsUnit::seconds, 3);

@@ -554,8 +554,8 @@ TEST(CheckpointCodec, RoundTripAndGarbage) {
 TEST(CheckpointCodec, Format1StillLoads) {
   // Written before input offsets were kept: version 1, snapshot "ab", one
   // changelog offset (partition 2 at 7).
-  const std::string v1 = std::string("\x01\0\0\0\x02", 5) + "ab" + std::string("\0\0\0\x01\0\0\0\x02", 8) +
-                         std::string(7, '\0') + "\x07";
+  const std::string v1 =
+      std::string("\x01\0\0\0\x02", 5) + "ab" + std::string("\0\0\0\x01\0\0\0\x02", 8) + std::string(7, '\0') + "\x07";
   Checkpoint back;
   ASSERT_TRUE(decode_checkpoint(v1, &back).ok());
   EXPECT_EQ(back.snapshot, "ab");

@@ -36,9 +36,9 @@ std::string error_of(const std::string& yaml) {
 }
 
 TEST(Secrets, SecretPropertyNames) {
-  for (const char* name : {"sasl.password", "ssl.key.password", "ssl.keystore.password", "ssl.key.pem",
-                           "sasl.oauthbearer.client.secret", "sasl.oauthbearer.config", "ssl_key", "SASL.PASSWORD",
-                           "sasl.jaas.config"}) {
+  for (const char* name :
+       {"sasl.password", "ssl.key.password", "ssl.keystore.password", "ssl.key.pem", "sasl.oauthbearer.client.secret",
+        "sasl.oauthbearer.config", "ssl_key", "SASL.PASSWORD", "sasl.jaas.config"}) {
     EXPECT_TRUE(is_secret_property(name)) << name;
   }
   for (const char* name : {"sasl.username", "security.protocol", "ssl.ca.location", "ssl.certificate.pem",
@@ -102,12 +102,16 @@ TEST(Secrets, LoaderResolvesAndNamesTheKey) {
 
 TEST(Secrets, PrintConfigShowsReferencesOrRedacts) {
   ::setenv("UNIQD_TEST_PW", "hunter2-pw", 1);
-  const std::string key = temp_file("key", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n");
+  const std::string key =
+      temp_file("key", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n");
   Config c;
-  load_config_string("kafka:\n  client:\n    security.protocol: SASL_SSL\n    sasl.username: uniqd\n"
-                     "    sasl.password: ${env:UNIQD_TEST_PW}\n    ssl.key.pem: ${file:" + key + "}\n"
-                     "  consumer:\n    ssl.key.password: literal-secret\n",
-                     "t.yaml", c);
+  load_config_string(
+      "kafka:\n  client:\n    security.protocol: SASL_SSL\n    sasl.username: uniqd\n"
+      "    sasl.password: ${env:UNIQD_TEST_PW}\n    ssl.key.pem: ${file:" +
+          key +
+          "}\n"
+          "  consumer:\n    ssl.key.password: literal-secret\n",
+      "t.yaml", c);
   const std::string text = to_yaml(c);
   EXPECT_THAT(text, Not(HasSubstr("hunter2-pw")));
   EXPECT_THAT(text, Not(HasSubstr("literal-secret")));

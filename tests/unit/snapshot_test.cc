@@ -21,8 +21,8 @@ std::vector<std::string> stream(int n) {
   for (int i = 0; i < n; ++i) {
     if (i % 10 == 0) ++t;
     std::int64_t ts = t - static_cast<std::int64_t>(rng() % 12);  // out of order, some late
-    if (rng() % 100 == 0) ts ^= std::int64_t{1} << (rng() % 30);   // bit flips
-    if (rng() % 500 == 0) t += 7200;                                // real gaps
+    if (rng() % 100 == 0) ts ^= std::int64_t{1} << (rng() % 30);  // bit flips
+    if (rng() % 500 == 0) t += 7200;                              // real gaps
     out.push_back("{\"uid\":\"u" + std::to_string(rng() % 300) + "\",\"ts\":" + std::to_string(ts) + "}");
     if (rng() % 200 == 0) out.back().pop_back();  // malformed
   }

@@ -24,8 +24,8 @@ struct RecordingResults : processor::ResultSink {
     std::vector<std::string> out;
     for (const auto& r : all) {
       if (finals_only && !r.final) continue;
-      out.push_back(processor::result_key(r) + ":" + std::to_string(r.unique_users) + "/" +
-                    std::to_string(r.frames) + (r.final ? "/r" + std::to_string(r.revision) : "/early"));
+      out.push_back(processor::result_key(r) + ":" + std::to_string(r.unique_users) + "/" + std::to_string(r.frames) +
+                    (r.final ? "/r" + std::to_string(r.revision) : "/early"));
     }
     return out;
   }

@@ -22,9 +22,9 @@
 namespace uniqd::kafka {
 namespace {
 
+using std::chrono::milliseconds;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 using Key = std::pair<std::string, std::int32_t>;
@@ -170,9 +170,9 @@ struct FakeConsumer : GroupConsumer {
 struct FakeTasks : Tasks {
   Journal& j;
   std::vector<Key> tasks{{"in", 0}, {"in", 1}};
-  std::map<Key, std::int64_t> live;     // counted since the last (re)load
-  std::map<Key, std::int64_t> stored;   // the local store (RocksDB)
-  std::map<Key, std::int64_t> next;     // the task's position
+  std::map<Key, std::int64_t> live;    // counted since the last (re)load
+  std::map<Key, std::int64_t> stored;  // the local store (RocksDB)
+  std::map<Key, std::int64_t> next;    // the task's position
   bool post_commit_ok{true};
   bool reload_ok{true};
   bool stop{false};

@@ -20,9 +20,22 @@ constexpr int64_t kMaxTsSeconds = 253402300799;  // 9999-12-31T23:59:59Z
 
 // Per-frame stream ids (see rng.hh).
 enum Stream : uint64_t {
-  sContent = 1, sDelay, sGap, sBlank,
-  sMalformed = 10, sMissingUid, sMissingTs, sDupKey, sBadType, sUidNumber, sEscapedKey,
-  sEscapedUid, sCrlf, sFlip, sTsString, sTsFloat,
+  sContent = 1,
+  sDelay,
+  sGap,
+  sBlank,
+  sMalformed = 10,
+  sMissingUid,
+  sMissingTs,
+  sDupKey,
+  sBadType,
+  sUidNumber,
+  sEscapedKey,
+  sEscapedUid,
+  sCrlf,
+  sFlip,
+  sTsString,
+  sTsFloat,
 };
 
 // Helpers work on std::string and on Text.
@@ -51,8 +64,7 @@ void put_hex(S& s, uint64_t v, int digits) {
 template <class S>
 void put_u_escape(S& s, unsigned cp, Rng& r) {
   const std::string_view hex = r.below(2) ? kHexUpper : kHexLower;
-  const char buf[6] = {'\\', 'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
-                       hex[cp & 15]};
+  const char buf[6] = {'\\', 'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15], hex[cp & 15]};
   s += std::string_view(buf, 6);
 }
 
@@ -70,8 +82,7 @@ int64_t floor_div(int64_t a, int64_t b) {
 std::string_view escaped_key_variant(int target, Rng& r) {
   static constexpr std::array kUid = {R"("u\u0069d")"sv, R"("\u0075id")"sv, R"("ui\u0064")"sv,
                                       R"("\u0075\u0069\u0064")"sv};
-  static constexpr std::array kTs = {R"("t\u0073")"sv, R"("\u0074s")"sv,
-                                     R"("\u0074\u0073")"sv};
+  static constexpr std::array kTs = {R"("t\u0073")"sv, R"("\u0074s")"sv, R"("\u0074\u0073")"sv};
   return target == 0 ? pick(kUid, r) : pick(kTs, r);
 }
 
@@ -179,8 +190,8 @@ struct FrameGenerator::Content {
   // A random string body (no quotes) from the corpus, at most maxlen bytes
   // unless no body is that short (then the shortest).
   void string_body(size_t maxlen) {
-    const size_t n = maxlen < g.corpus_fit_.size() ? std::max<size_t>(1, g.corpus_fit_[maxlen])
-                                                   : g.corpus_off_.size() - 1;
+    const size_t n =
+        maxlen < g.corpus_fit_.size() ? std::max<size_t>(1, g.corpus_fit_[maxlen]) : g.corpus_off_.size() - 1;
     const size_t k = r.below(n);
     s += std::string_view(g.corpus_).substr(g.corpus_off_[k], g.corpus_off_[k + 1] - g.corpus_off_[k]);
   }
@@ -383,8 +394,7 @@ struct FrameGenerator::Content {
 
 // ---------------------------------------------------------------------------
 
-FrameGenerator::FrameGenerator(const Options& opt)
-    : o_(opt), uid_salt_(splitmix64(opt.seed ^ 0x75696470306f6f6cULL)) {
+FrameGenerator::FrameGenerator(const Options& opt) : o_(opt), uid_salt_(splitmix64(opt.seed ^ 0x75696470306f6f6cULL)) {
   core_.reserve(opt.frame_bytes * 2 + 4096);
   // String bodies are drawn from a per-seed corpus: generating every string
   // token by token costs ~4 unpredictable branches per 6 bytes.
@@ -477,8 +487,8 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
     r = Rng(stream_seed(seed, i, st));
     return r.chance(p);
   };
-  Rng r_mal(0), r_mu(0), r_mt(0), r_dup(0), r_bad(0), r_num(0), r_esck(0), r_escu(0),
-      r_crlf(0), r_flip(0), r_tss(0), r_tsf(0);
+  Rng r_mal(0), r_mu(0), r_mt(0), r_dup(0), r_bad(0), r_num(0), r_esck(0), r_escu(0), r_crlf(0), r_flip(0), r_tss(0),
+      r_tsf(0);
   const bool f_mal = decide(sMalformed, o_.malformed_prob, r_mal);
   const bool missing_uid = decide(sMissingUid, o_.missing_uid_prob, r_mu);
   const bool missing_ts = decide(sMissingTs, o_.missing_ts_prob, r_mt);
@@ -521,22 +531,45 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
       std::string hex;
       pool_uid(hex, user);
       switch (r_bad.below(12)) {
-        case 0: uid_val = "true"; break;
-        case 1: uid_val = "false"; break;
-        case 2: uid_val = "null"; break;
-        case 3: uid_val = "{}"; break;
-        case 4: uid_val = "[]"; break;
-        case 5: uid_val = "1.5"; break;
-        case 6: uid_val = "1e5"; break;
-        case 7: uid_val = "-2.5E3"; break;
-        case 8: uid_val = "0.0"; break;
-        case 9: uid_val = R"({"id":")" + hex + "\"}"; break;
-        case 10: uid_val = "[\"" + hex + "\"]"; break;
-        default: uid_val = R"({"uid":")" + hex + "\"}"; break;
+        case 0:
+          uid_val = "true";
+          break;
+        case 1:
+          uid_val = "false";
+          break;
+        case 2:
+          uid_val = "null";
+          break;
+        case 3:
+          uid_val = "{}";
+          break;
+        case 4:
+          uid_val = "[]";
+          break;
+        case 5:
+          uid_val = "1.5";
+          break;
+        case 6:
+          uid_val = "1e5";
+          break;
+        case 7:
+          uid_val = "-2.5E3";
+          break;
+        case 8:
+          uid_val = "0.0";
+          break;
+        case 9:
+          uid_val = R"({"id":")" + hex + "\"}";
+          break;
+        case 10:
+          uid_val = "[\"" + hex + "\"]";
+          break;
+        default:
+          uid_val = R"({"uid":")" + hex + "\"}";
+          break;
       }
     } else if (f_num) {
-      const uint64_t n = 100000000000000000ULL +
-                         splitmix64(user ^ uid_salt_ ^ 0x6e756d62ULL) % 900000000000000000ULL;
+      const uint64_t n = 100000000000000000ULL + splitmix64(user ^ uid_salt_ ^ 0x6e756d62ULL) % 900000000000000000ULL;
       const unsigned u = r_num.pct();
       if (u < 25) {  // same user as a digit string: "123" and 123 are one user
         uid_val = '"' + std::to_string(n) + '"';
@@ -549,9 +582,9 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
         if (u < 90) {
           uid_val = uid_id = std::to_string(n);
         } else {
-          static constexpr std::array kSpecial = {"0"sv, "-0"sv, "18446744073709551615"sv,
-                                                  "-9223372036854775808"sv,
-                                                  "9223372036854775807"sv, "-42"sv, "7"sv};
+          static constexpr std::array kSpecial = {
+              "0"sv,   "-0"sv, "18446744073709551615"sv, "-9223372036854775808"sv, "9223372036854775807"sv,
+              "-42"sv, "7"sv};
           uid_val = pick(kSpecial, r_num);
           uid_id = uid_val == "-0" ? "0" : uid_val;
         }
@@ -588,31 +621,79 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
       ts_bad = true;
       const std::string vs = std::to_string(v);
       switch (r_bad.below(24)) {
-        case 0: ts_val = "true"; break;
-        case 1: ts_val = "false"; break;
-        case 2: ts_val = "null"; break;
-        case 3: ts_val = "{}"; break;
-        case 4: ts_val = "[]"; break;
-        case 5: ts_val = "-1"; break;
-        case 6: ts_val = v > 0 ? "-" + vs : "-1"; break;
-        case 7: ts_val = "-1.5"; break;  // (-0.5 truncates to 0, a valid ts)
-        case 8: ts_val = R"("")"; break;
-        case 9: ts_val = R"("abc")"; break;
-        case 10: ts_val = "\"-" + vs + '"'; break;
-        case 11: ts_val = "\" " + vs + '"'; break;
-        case 12: ts_val = '"' + vs + " \""; break;
-        case 13: ts_val = '"' + vs + ".5\""; break;
-        case 14: ts_val = "\"+" + vs + '"'; break;
-        case 15: ts_val = R"("1e9")"; break;
+        case 0:
+          ts_val = "true";
+          break;
+        case 1:
+          ts_val = "false";
+          break;
+        case 2:
+          ts_val = "null";
+          break;
+        case 3:
+          ts_val = "{}";
+          break;
+        case 4:
+          ts_val = "[]";
+          break;
+        case 5:
+          ts_val = "-1";
+          break;
+        case 6:
+          ts_val = v > 0 ? "-" + vs : "-1";
+          break;
+        case 7:
+          ts_val = "-1.5";
+          break;  // (-0.5 truncates to 0, a valid ts)
+        case 8:
+          ts_val = R"("")";
+          break;
+        case 9:
+          ts_val = R"("abc")";
+          break;
+        case 10:
+          ts_val = "\"-" + vs + '"';
+          break;
+        case 11:
+          ts_val = "\" " + vs + '"';
+          break;
+        case 12:
+          ts_val = '"' + vs + " \"";
+          break;
+        case 13:
+          ts_val = '"' + vs + ".5\"";
+          break;
+        case 14:
+          ts_val = "\"+" + vs + '"';
+          break;
+        case 15:
+          ts_val = R"("1e9")";
+          break;
         // (Well-formed values past the year 9999 are future, not bad_ts.)
-        case 16: ts_val = R"("12345678901234567890.0")"; break;
-        case 17: ts_val = "-1e300"; break;
-        case 18: ts_val = "-1.0"; break;
-        case 19: ts_val = "-9223372036854775808"; break;
-        case 20: ts_val = R"("0x5783d4f4")"; break;
-        case 21: ts_val = R"("١٤٦٨٢٤٤٣٤٠")"; break;  // Arabic-Indic digits
-        case 22: ts_val = R"({"ts":)" + vs + '}'; break;
-        default: ts_val = '[' + vs + ']'; break;
+        case 16:
+          ts_val = R"("12345678901234567890.0")";
+          break;
+        case 17:
+          ts_val = "-1e300";
+          break;
+        case 18:
+          ts_val = "-1.0";
+          break;
+        case 19:
+          ts_val = "-9223372036854775808";
+          break;
+        case 20:
+          ts_val = R"("0x5783d4f4")";
+          break;
+        case 21:
+          ts_val = R"("١٤٦٨٢٤٤٣٤٠")";
+          break;  // Arabic-Indic digits
+        case 22:
+          ts_val = R"({"ts":)" + vs + '}';
+          break;
+        default:
+          ts_val = '[' + vs + ']';
+          break;
       }
     } else {
       if (f_flip) {
@@ -649,13 +730,12 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
   }
 
   // ---- keys, duplicate member --------------------------------------------
-  const std::string_view uid_key =
-      esck_target == 0 ? escaped_key_variant(0, r_esck) : R"("uid")"sv;
+  const std::string_view uid_key = esck_target == 0 ? escaped_key_variant(0, r_esck) : R"("uid")"sv;
   const std::string_view ts_key = esck_target == 1 ? escaped_key_variant(1, r_esck) : R"("ts")"sv;
   std::string dup_key, dup_val;
   if (dup_target >= 0) {
-    dup_key = r_dup.pct() < 30 ? escaped_key_variant(dup_target, r_dup)
-                               : (dup_target == 0 ? R"("uid")"sv : R"("ts")"sv);
+    dup_key =
+        r_dup.pct() < 30 ? escaped_key_variant(dup_target, r_dup) : (dup_target == 0 ? R"("uid")"sv : R"("ts")"sv);
     const bool same = r_dup.below(2) == 0;
     if (dup_target == 0) {
       if (same) {
@@ -682,15 +762,14 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
 
   const uint64_t B = o_.frame_bytes;
   const size_t target = B / 2 + rc.below(B + 1);  // mean B
-  constexpr size_t kSpecialEstimate = 48;        // root uid + ts members
+  constexpr size_t kSpecialEstimate = 48;         // root uid + ts members
   const size_t rand_target = target > kSpecialEstimate ? target - kSpecialEstimate : 0;
   struct Special {
     size_t pos;
     int which;  // 0 uid, 1 ts, 2 duplicate
   };
-  std::array<Special, 3> specials{{{rc.below(rand_target + 1), 0},
-                                   {rc.below(rand_target + 1), 1},
-                                   {rc.below(rand_target + 1), 2}}};
+  std::array<Special, 3> specials{
+      {{rc.below(rand_target + 1), 0}, {rc.below(rand_target + 1), 1}, {rc.below(rand_target + 1), 2}}};
   std::sort(specials.begin(), specials.end(),
             [](const Special& a, const Special& b) { return a.pos < b.pos || (a.pos == b.pos && a.which < b.which); });
   const uint64_t decoy_member = rc.below(4);
@@ -743,7 +822,7 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
       c.put_key(root_used[rc.below(n_root_used)]);
     } else {
       const Content::KeyRef k = u < 9 && !o_.challenge ? Content::KeyRef{pick(words::kRootDecoyKeys, rc), false}
-                                      : Content::KeyRef{pick(words::kKeys, rc), true};
+                                                       : Content::KeyRef{pick(words::kKeys, rc), true};
       c.put_key(k);
       if (n_root_used < root_used.size()) root_used[n_root_used++] = k;
     }
@@ -765,8 +844,7 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
   if (f_mal) {
     mal_.assign(core_.view());
     std::string& core_ = mal_;  // mutate a copy; shadows the Text member
-    static constexpr std::array<int, kMalformedCount> kWeights = {4, 1, 1, 1, 2, 1, 1,
-                                                                 1, 1, 1, 1, 1, 1, 1};
+    static constexpr std::array<int, kMalformedCount> kWeights = {4, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     int total = 0;
     for (int w : kWeights) total += w;
     int roll = static_cast<int>(r_mal.below(static_cast<uint64_t>(total)));
@@ -778,10 +856,8 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
       if (core_.size() > 2) m += ',';
       core_.insert(1, m);
     };
-    if ((mal_kind == kColonToEquals && root_colons_.empty()) ||
-        (mal_kind == kMissingComma && root_commas_.empty()) ||
-        ((mal_kind == kControlChar || mal_kind == kBadEscape || mal_kind == kBadUtf8) &&
-         root_keys_.empty())) {
+    if ((mal_kind == kColonToEquals && root_colons_.empty()) || (mal_kind == kMissingComma && root_commas_.empty()) ||
+        ((mal_kind == kControlChar || mal_kind == kBadEscape || mal_kind == kBadUtf8) && root_keys_.empty())) {
       mal_kind = kTruncated;
     }
     switch (mal_kind) {
@@ -801,7 +877,7 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
         core_.insert(core_.size() - 1, 1, ',');
         break;
       case kStrayChar: {
-        static constexpr std::array kStray = {"x"sv, ","sv, "}"sv, "]"sv, "{"sv, "\""sv,
+        static constexpr std::array kStray = {"x"sv, ","sv,  "}"sv, "]"sv,  "{"sv,   "\""sv,
                                               "0"sv, "{}"sv, ";"sv, "\\"sv, "null"sv};
         const std::string_view st = pick(kStray, r);
         if (r.pct() < 25) {
@@ -812,34 +888,35 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
         break;
       }
       case kControlChar: {
-        static constexpr std::array<char, 9> kCtl = {0x00, 0x01, 0x07, 0x08, 0x09,
-                                                      0x0b, 0x0c, 0x1b, 0x1f};
+        static constexpr std::array<char, 9> kCtl = {0x00, 0x01, 0x07, 0x08, 0x09, 0x0b, 0x0c, 0x1b, 0x1f};
         core_.insert(root_keys_[r.below(root_keys_.size())], 1, kCtl[r.below(kCtl.size())]);
         break;
       }
       case kBadEscape: {
-        static constexpr std::array kBad = {"\\x41"sv, "\\'"sv, "\\u12G4"sv, "\\U0041"sv,
-                                            "\\a"sv, "\\uZZZZ"sv, "\\ "sv, "\\0"sv, "\\u00g0"sv};
+        static constexpr std::array kBad = {"\\x41"sv,   "\\'"sv, "\\u12G4"sv, "\\U0041"sv, "\\a"sv,
+                                            "\\uZZZZ"sv, "\\ "sv, "\\0"sv,     "\\u00g0"sv};
         core_.insert(root_keys_[r.below(root_keys_.size())], pick(kBad, r));
         break;
       }
       case kBadUtf8: {
-        static constexpr std::array kBad = {"\xff"sv, "\xc0\x80"sv, "\x80"sv, "\xed\xa0\x80"sv,
-                                            "\xf8\x88\x80\x80\x80"sv, "\xe2\x82"sv,
-                                            "\xf4\x90\x80\x80"sv, "\xfe"sv};
+        static constexpr std::array kBad = {
+            "\xff"sv,     "\xc0\x80"sv,         "\x80"sv, "\xed\xa0\x80"sv, "\xf8\x88\x80\x80\x80"sv,
+            "\xe2\x82"sv, "\xf4\x90\x80\x80"sv, "\xfe"sv};
         core_.insert(root_keys_[r.below(root_keys_.size())], pick(kBad, r));
         break;
       }
       case kUnquotedKey: {
-        static constexpr std::array kBad = {"key:1"sv, "'key':1"sv, "uid:\"x\""sv,
-                                            "\"k\":'v'"sv, "1:2"sv};
+        static constexpr std::array kBad = {"key:1"sv, "'key':1"sv, "uid:\"x\""sv, "\"k\":'v'"sv, "1:2"sv};
         member_prefix(pick(kBad, r));
         break;
       }
       case kNumberOverflow: {
-        static constexpr std::array kBig = {"18446744073709551616"sv, "-9223372036854775809"sv,
-                                            "99999999999999999999999"sv, "1e400"sv,
-                                            "-1e400"sv, "1.5e999"sv};
+        static constexpr std::array kBig = {"18446744073709551616"sv,
+                                            "-9223372036854775809"sv,
+                                            "99999999999999999999999"sv,
+                                            "1e400"sv,
+                                            "-1e400"sv,
+                                            "1.5e999"sv};
         const std::string m = "\"big\":" + std::string(pick(kBig, r));
         if (r.below(2)) {
           member_prefix(m);
@@ -853,8 +930,7 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
         if (u < 50) {
           core_ = '[' + core_ + ']';
         } else {
-          static constexpr std::array kScalar = {"\"uid\""sv, "1468244340"sv, "null"sv,
-                                                 "true"sv, "[]"sv, "\"{}\""sv};
+          static constexpr std::array kScalar = {"\"uid\""sv, "1468244340"sv, "null"sv, "true"sv, "[]"sv, "\"{}\""sv};
           core_ = pick(kScalar, r);
         }
         break;
@@ -868,8 +944,8 @@ void FrameGenerator::frame(uint64_t i, std::string& out, std::string* truth) {
         break;
       }
       case kBadLiteral: {
-        static constexpr std::array kLit = {"NaN"sv, "Infinity"sv, "-Infinity"sv, "nan"sv,
-                                            "undefined"sv, "True"sv, "None"sv, "tru"sv, "nul"sv};
+        static constexpr std::array kLit = {"NaN"sv,  "Infinity"sv, "-Infinity"sv, "nan"sv, "undefined"sv,
+                                            "True"sv, "None"sv,     "tru"sv,       "nul"sv};
         member_prefix("\"x\":" + std::string(pick(kLit, r)));
         break;
       }

@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "config/secrets.h"
-#include "tools/gen/kafka_sink.h"
 #include "frame.hh"
+#include "tools/gen/kafka_sink.h"
 
 namespace {
 

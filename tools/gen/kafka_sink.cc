@@ -81,7 +81,8 @@ KafkaSink::KafkaSink(const KafkaSinkOptions& o) : impl_(std::make_unique<Impl>()
 KafkaSink::~KafkaSink() = default;
 
 int KafkaSink::partition_for(const KafkaSinkOptions& o, std::uint64_t line_no, std::int64_t user) {
-  if (o.key_by_uid && user >= 0) return static_cast<int>(static_cast<std::uint64_t>(user) % static_cast<std::uint64_t>(o.partitions));
+  if (o.key_by_uid && user >= 0)
+    return static_cast<int>(static_cast<std::uint64_t>(user) % static_cast<std::uint64_t>(o.partitions));
   return static_cast<int>(line_no % static_cast<std::uint64_t>(o.partitions));
 }
 
@@ -97,9 +98,9 @@ void KafkaSink::write(std::string& lines, std::string& truth) {
     const int part = partition_for(o_, line_no_++, user);
     const std::string key = o_.key_by_uid && user >= 0 ? std::to_string(user) : std::string();
     while (true) {
-      const RdKafka::ErrorCode e = impl_->producer->produce(
-          o_.topic, part, RdKafka::Producer::RK_MSG_COPY, lines.data() + lp, le - lp,
-          key.empty() ? nullptr : key.data(), key.size(), 0, nullptr);
+      const RdKafka::ErrorCode e =
+          impl_->producer->produce(o_.topic, part, RdKafka::Producer::RK_MSG_COPY, lines.data() + lp, le - lp,
+                                   key.empty() ? nullptr : key.data(), key.size(), 0, nullptr);
       if (e == RdKafka::ERR_NO_ERROR) break;
       if (e != RdKafka::ERR__QUEUE_FULL) fail("produce to " + o_.topic + ": " + RdKafka::err2str(e));
       impl_->producer->poll(100);

@@ -13,11 +13,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
-#include <deque>
 #include <set>
 #include <string>
 #include <tuple>
@@ -31,7 +31,7 @@ using json = nlohmann::json;
 // ---------------------------------------------------------------- options --
 struct Options {
   std::string input = "-", rejects;
-  std::vector<int> grans;  // indices into kGranNames, ascending
+  std::vector<int> grans;                                                         // indices into kGranNames, ascending
   i64 lateness = 5000, retention = 3600000, threshold = 3600000, skew = 3600000;  // ms
   bool update = false, ts_ms = false, early = true;
   i64 confirm = 3;
@@ -47,8 +47,7 @@ const char* const kGranNames[] = {"minute", "hour", "day", "week", "month", "yea
 }
 
 // "<digits><unit>", units from `units` as {suffix, multiplier}; "" = bare.
-std::optional<i64> parse_number_unit(const std::string& t,
-                                     const std::vector<std::pair<std::string, i64>>& units) {
+std::optional<i64> parse_number_unit(const std::string& t, const std::vector<std::pair<std::string, i64>>& units) {
   size_t n = 0;
   while (n < t.size() && t[n] >= '0' && t[n] <= '9') ++n;
   if (n == 0 || n > 15) return std::nullopt;  // <= 10^15: no overflow anywhere
@@ -58,8 +57,7 @@ std::optional<i64> parse_number_unit(const std::string& t,
   return std::nullopt;
 }
 i64 duration_ms(const std::string& t) {
-  auto v = parse_number_unit(t, {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000},
-                                 {"h", 3600000}, {"d", 86400000}});
+  auto v = parse_number_unit(t, {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}});
   if (!v) usage_error("bad duration: " + t);
   return *v;
 }
@@ -81,16 +79,26 @@ Options parse_args(int argc, char** argv) {
     } else {
       usage_error("missing value for " + a);
     }
-    if (a == "--input") o.input = val;
-    else if (a == "--rejects") o.rejects = val;
-    else if (a == "--windows") windows = val;
-    else if (a == "--lateness") o.lateness = duration_ms(val);
-    else if (a == "--retention") o.retention = duration_ms(val);
-    else if (a == "--outlier-threshold") o.threshold = duration_ms(val);
-    else if (a == "--max-future-skew") o.skew = duration_ms(val);
-    else if (a == "--partition-time-step") o.ptime_step = duration_ms(val);
-    else if (a == "--late-policy" && (val == "drop" || val == "update")) o.update = val == "update";
-    else if (a == "--ts-unit" && (val == "s" || val == "ms")) o.ts_ms = val == "ms";
+    if (a == "--input")
+      o.input = val;
+    else if (a == "--rejects")
+      o.rejects = val;
+    else if (a == "--windows")
+      windows = val;
+    else if (a == "--lateness")
+      o.lateness = duration_ms(val);
+    else if (a == "--retention")
+      o.retention = duration_ms(val);
+    else if (a == "--outlier-threshold")
+      o.threshold = duration_ms(val);
+    else if (a == "--max-future-skew")
+      o.skew = duration_ms(val);
+    else if (a == "--partition-time-step")
+      o.ptime_step = duration_ms(val);
+    else if (a == "--late-policy" && (val == "drop" || val == "update"))
+      o.update = val == "update";
+    else if (a == "--ts-unit" && (val == "s" || val == "ms"))
+      o.ts_ms = val == "ms";
     else if (a == "--outlier-confirm") {
       auto v = parse_number_unit(val, {{"", 1}});
       if (!v || *v < 1) usage_error("bad --outlier-confirm: " + val);
@@ -100,8 +108,13 @@ Options parse_args(int argc, char** argv) {
       if (!v || *v < 1) usage_error("bad --partition-time-confirm: " + val);
       o.ptime_confirm = *v;
     } else if (a == "--max-frame-bytes") {
-      auto v = parse_number_unit(val, {{"", 1}, {"B", 1}, {"KiB", 1 << 10}, {"MiB", 1 << 20},
-                                       {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000000},
+      auto v = parse_number_unit(val, {{"", 1},
+                                       {"B", 1},
+                                       {"KiB", 1 << 10},
+                                       {"MiB", 1 << 20},
+                                       {"GiB", 1 << 30},
+                                       {"KB", 1000},
+                                       {"MB", 1000000},
                                        {"GB", 1000000000}});
       if (!v) usage_error("bad --max-frame-bytes: " + val);
       o.max_frame = static_cast<std::uint64_t>(*v);
@@ -164,8 +177,14 @@ struct RootSax {
   bool binary(json::binary_t&) { return false; }
   bool start_object(std::size_t) { return open(true); }
   bool start_array(std::size_t) { return open(false); }
-  bool end_object() { --depth; return true; }
-  bool end_array() { --depth; return true; }
+  bool end_object() {
+    --depth;
+    return true;
+  }
+  bool end_array() {
+    --depth;
+    return true;
+  }
   bool key(std::string& k) {
     pending = nullptr;
     if (depth == 1 && (k == "uid" || k == "ts")) {
@@ -174,9 +193,7 @@ struct RootSax {
     }
     return true;
   }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
-    return false;
-  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
 };
 
 struct Parsed {
@@ -192,29 +209,31 @@ Parsed parse_frame(const std::string& line, bool ts_ms) {
   // nlohmann silently skips a UTF-8 BOM; RFC 8259 text with a BOM is not "one
   // JSON document surrounded by whitespace", so it is malformed here.
   if (!line.empty() && line[0] == '\xEF') return {"malformed_json", {}, 0};
-  if (!json::sax_parse(line, &h, json::input_format_t::json, true, false))
-    return {"malformed_json", {}, 0};
+  if (!json::sax_parse(line, &h, json::input_format_t::json, true, false)) return {"malformed_json", {}, 0};
   if (h.uid.count > 1 || h.ts.count > 1) return {"duplicate_key", {}, 0};
   if (h.uid.count == 0) return {"missing_uid", {}, 0};
   if (h.ts.count == 0) return {"missing_ts", {}, 0};
   if (h.uid.kind != Field::string && h.uid.kind != Field::integer) return {"bad_uid_type", {}, 0};
-  i64 v = -1;            // raw ts in the input unit; -1 = bad
-  bool beyond = false;   // well-formed but past INT64_MAX: beyond any wall clock
+  i64 v = -1;                              // raw ts in the input unit; -1 = bad
+  bool beyond = false;                     // well-formed but past INT64_MAX: beyond any wall clock
   auto from_digits = [&](std::string d) {  // d holds decimal digits only
     d.erase(0, std::min(d.find_first_not_of('0'), d.size() - 1));  // leading zeros
-    if (d.size() > 19 || (d.size() == 19 && d > "9223372036854775807")) beyond = true;
-    else v = std::stoll(d);
+    if (d.size() > 19 || (d.size() == 19 && d > "9223372036854775807"))
+      beyond = true;
+    else
+      v = std::stoll(d);
   };
   const std::string& t = h.ts.text;
   if (h.ts.kind == Field::integer) {
     if (t[0] != '-') from_digits(t);
   } else if (h.ts.kind == Field::string) {
-    if (!t.empty() && std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      from_digits(t);
+    if (!t.empty() && std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; })) from_digits(t);
   } else if (h.ts.kind == Field::floating) {
     // Truncated toward zero (so -0.5 is 0, -1.0 is bad); from 2^63 on it cannot fit.
-    if (h.ts.f >= 9223372036854775808.0) beyond = true;
-    else if (h.ts.f > -1) v = static_cast<i64>(h.ts.f);
+    if (h.ts.f >= 9223372036854775808.0)
+      beyond = true;
+    else if (h.ts.f > -1)
+      v = static_cast<i64>(h.ts.f);
   }
   if (v >= 0 && ts_ms) v /= 1000;
   if (beyond || v > kMaxTs) return {"future", {}, 0};  // past 9999-12-31: beyond any clock
@@ -254,9 +273,8 @@ std::string iso(i64 t) {
   year_month_day ymd{d};
   i64 sod = (tp - d).count();
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", int(ymd.year()),
-                unsigned(ymd.month()), unsigned(ymd.day()), int(sod / 3600), int(sod / 60 % 60),
-                int(sod % 60));
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", int(ymd.year()), unsigned(ymd.month()),
+                unsigned(ymd.day()), int(sod / 3600), int(sod / 60 % 60), int(sod % 60));
   return buf;
 }
 
@@ -269,8 +287,8 @@ struct Frame {
 struct Window {
   std::set<std::string> uids;
   i64 frames = 0;
-  bool final = false;  // emitted as final (or counted only after being final)
-  int revision = -1;   // last final revision emitted; -1 = never
+  bool final = false;           // emitted as final (or counted only after being final)
+  int revision = -1;            // last final revision emitted; -1 = never
   std::size_t early_users = 0;  // counts of the last early result (0, 0 before one)
   i64 early_frames = 0;
 };
@@ -296,7 +314,10 @@ class Oracle {
     Cluster* join = nullptr;
     if (!normal)
       for (auto& c : clusters_)
-        if (std::abs(f.ts - c.anchor) * 1000 <= o_.threshold) { join = &c; break; }
+        if (std::abs(f.ts - c.anchor) * 1000 <= o_.threshold) {
+          join = &c;
+          break;
+        }
     for (auto& c : clusters_)
       if (&c != join) ++c.against;
     if (normal) {
@@ -308,10 +329,15 @@ class Oracle {
       clusters_.push_back(Cluster{f.ts, {std::move(f)}, 0});
     }
     for (size_t i = 0; i < clusters_.size(); ++i)
-      if (i64(clusters_[i].members.size()) >= o_.confirm) { confirm(i); break; }
+      if (i64(clusters_[i].members.size()) >= o_.confirm) {
+        confirm(i);
+        break;
+      }
     for (size_t i = 0; i < clusters_.size();)
-      if (clusters_[i].against >= o_.confirm) reject_cluster(i);
-      else ++i;
+      if (clusters_[i].against >= o_.confirm)
+        reject_cluster(i);
+      else
+        ++i;
   }
 
   // End of input: §3 last rule, then §4 last-but-one rule.
@@ -348,9 +374,8 @@ class Oracle {
     // Members of other clusters now within T of ptime: snapshot, then accept.
     std::vector<Frame> near;
     for (auto& o : clusters_) {
-      auto far = std::stable_partition(o.members.begin(), o.members.end(), [&](const Frame& f) {
-        return std::abs(f.ts - *ptime_) * 1000 > o_.threshold;
-      });
+      auto far = std::stable_partition(o.members.begin(), o.members.end(),
+                                       [&](const Frame& f) { return std::abs(f.ts - *ptime_) * 1000 > o_.threshold; });
       near.insert(near.end(), far, o.members.end());
       o.members.erase(far, o.members.end());
     }
@@ -436,17 +461,17 @@ class Oracle {
 
   void print(const Key& k, const Window& w, bool final, int revision) {
     auto [e, g, s] = k;
-    std::cout << "{\"window\":\"" << kGranNames[g] << "\",\"start\":\"" << iso(s)
-              << "\",\"end\":\"" << iso(e) << "\",\"start_ts\":" << s << ",\"end_ts\":" << e
-              << ",\"unique_users\":" << w.uids.size() << ",\"frames\":" << w.frames
-              << ",\"final\":" << (final ? "true" : "false") << ",\"revision\":" << revision << "}\n";
+    std::cout << "{\"window\":\"" << kGranNames[g] << "\",\"start\":\"" << iso(s) << "\",\"end\":\"" << iso(e)
+              << "\",\"start_ts\":" << s << ",\"end_ts\":" << e << ",\"unique_users\":" << w.uids.size()
+              << ",\"frames\":" << w.frames << ",\"final\":" << (final ? "true" : "false")
+              << ",\"revision\":" << revision << "}\n";
   }
 
   Options o_;
   std::ostream* rejects_out_;
   std::optional<i64> ptime_;
-  std::deque<i64> recent_;  // the last N accepted ts
-  i64 wm_ = INT64_MIN;  // watermark in ms; nothing is final before the first accept
+  std::deque<i64> recent_;         // the last N accepted ts
+  i64 wm_ = INT64_MIN;             // watermark in ms; nothing is final before the first accept
   std::vector<Cluster> clusters_;  // pending, oldest first
   std::map<Key, Window> windows_;  // open windows, and final ones kept for updates
   std::map<std::string, i64> reject_counts_;
@@ -470,15 +495,14 @@ int main(int argc, char** argv) {
     if (!rejects) usage_error("cannot open " + o.rejects);
   }
   Oracle oracle(o, o.rejects.empty() ? nullptr : &rejects);
-  const i64 now_ms =
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  const i64 now_ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 
   std::string line;
   i64 lineno = 0, blank = 0;
   while (std::getline(*in, line)) {
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.pop_back();  // also on a last line without \n
-    if (line.size() > o.max_frame) {  // before the blank check: size is known first
+    if (line.size() > o.max_frame) {                            // before the blank check: size is known first
       oracle.reject(lineno, "too_large");
       continue;
     }
@@ -487,9 +511,12 @@ int main(int argc, char** argv) {
       continue;
     }
     Parsed p = parse_frame(line, o.ts_ms);
-    if (!p.reason.empty()) oracle.reject(lineno, p.reason);
-    else if (p.ts * 1000 > now_ms + o.skew) oracle.reject(lineno, "future");
-    else oracle.on_frame(Frame{lineno, p.ts, std::move(p.uid)});
+    if (!p.reason.empty())
+      oracle.reject(lineno, p.reason);
+    else if (p.ts * 1000 > now_ms + o.skew)
+      oracle.reject(lineno, "future");
+    else
+      oracle.on_frame(Frame{lineno, p.ts, std::move(p.uid)});
   }
   oracle.finish();
   std::cout.flush();
