@@ -5,14 +5,23 @@
 // start and stops.
 //
 //   uniqd-transport-floor --brokers 127.0.0.1:9092 --topic frames [-X key=value]...
+//                         [--extract none|ondemand|structural]
 //
 // -X overrides or adds a librdkafka consumer property (to try fetch
-// variants). Prints one line:
-//   transport frames=N bytes=B seconds=S frames_per_s=F mb_per_s=M setup_seconds=T
+// variants). --extract makes the consuming thread also read each message's
+// root uid and ts, the least any counter of users must do per frame:
+// ondemand with simdjson On-Demand (no validation of the rest, the parse
+// floor's own mode), structural with uniqd's FrameParser (full validation).
+// Both copy the message first (simdjson reads past the end: padding), as
+// uniqd does. So on one machine the floor with an extraction bounds what any
+// consumer that looks at every frame could reach. Prints one line:
+//   transport frames=N bytes=B seconds=S frames_per_s=F mb_per_s=M setup_seconds=T touch=X extract=E
 // seconds run from the assignment to the last message; setup_seconds is the
 // metadata and end-offset queries before it.
 #include <librdkafka/rdkafkacpp.h>
+#include <simdjson.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -22,19 +31,48 @@
 #include <utility>
 #include <vector>
 
+#include "processor/frame_parser.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 int usage() {
-  std::fprintf(stderr, "usage: uniqd-transport-floor --brokers HOST:PORT --topic TOPIC [-X key=value]...\n");
+  std::fprintf(stderr,
+               "usage: uniqd-transport-floor --brokers HOST:PORT --topic TOPIC [-X key=value]... "
+               "[--extract none|ondemand|structural]\n");
   return 2;
 }
+
+// The root uid's length plus the root ts, or 0: something the compiler
+// cannot drop (as bench/parse_floor.cc's ondemand mode).
+std::uint64_t ondemand_uid_ts(simdjson::ondemand::parser& p, const char* data, std::size_t size) {
+  simdjson::ondemand::document doc;
+  if (p.iterate(data, size, size + simdjson::SIMDJSON_PADDING).get(doc)) return 0;
+  simdjson::ondemand::object obj;
+  if (doc.get_object().get(obj)) return 0;
+  std::uint64_t sum = 0;
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return sum;
+    if (key == "uid") {
+      std::string_view uid;
+      if (!field.value().get_string().get(uid)) sum += uid.size();
+    } else if (key == "ts") {
+      std::int64_t ts;
+      if (!field.value().get_int64().get(ts)) sum += static_cast<std::uint64_t>(ts);
+    }
+  }
+  return sum;
+}
+
+// A message is at most this large here (uniqd's default max_frame_bytes).
+constexpr std::size_t kMaxMessage = 1 << 20;
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string brokers, topic;
+  std::string brokers, topic, extract = "none";
   std::vector<std::pair<std::string, std::string>> extra;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -42,6 +80,9 @@ int main(int argc, char** argv) {
       brokers = argv[++i];
     } else if (a == "--topic" && i + 1 < argc) {
       topic = argv[++i];
+    } else if (a == "--extract" && i + 1 < argc) {
+      extract = argv[++i];
+      if (extract != "none" && extract != "ondemand" && extract != "structural") return usage();
     } else if (a == "-X" && i + 1 < argc) {
       const std::string kv = argv[++i];
       const auto eq = kv.find('=');
@@ -115,6 +156,9 @@ int main(int argc, char** argv) {
   RdKafka::TopicPartition::destroy(parts);
 
   std::uint64_t frames = 0, bytes = 0, sink = 0;
+  simdjson::ondemand::parser ondemand;
+  uniqd::processor::FrameParser structural(kMaxMessage);
+  std::vector<char> padded(kMaxMessage + simdjson::SIMDJSON_PADDING);
   auto last = Clock::now();
   while (!end.empty()) {
     std::unique_ptr<RdKafka::Message> m(consumer->consume(1000));
@@ -122,8 +166,20 @@ int main(int argc, char** argv) {
       case RdKafka::ERR_NO_ERROR: {
         ++frames;
         bytes += m->len();
-        // Touch the payload (its first byte) so the data was really delivered.
-        if (m->len() > 0) sink += static_cast<const unsigned char*>(m->payload())[0];
+        const auto* payload = static_cast<const char*>(m->payload());
+        const std::size_t len = std::min(m->len(), kMaxMessage);
+        if (extract == "none") {
+          // Touch the payload (its first byte) so the data was really delivered.
+          if (len > 0) sink += static_cast<unsigned char>(payload[0]);
+        } else if (len > 0) {
+          std::memcpy(padded.data(), payload, len);
+          if (extract == "ondemand") {
+            sink += ondemand_uid_ts(ondemand, padded.data(), len);
+          } else {
+            uniqd::processor::ParsedFrame f;
+            if (!structural.parse(padded.data(), len, f)) sink += static_cast<std::uint64_t>(f.ts);
+          }
+        }
         last = Clock::now();
         auto it = end.find(m->partition());
         if (it != end.end() && m->offset() + 1 >= it->second) end.erase(it);
@@ -148,9 +204,10 @@ int main(int argc, char** argv) {
   const double setup = std::chrono::duration<double>(t1 - t0).count();
   consumer->close();
   std::printf(
-      "transport frames=%llu bytes=%llu seconds=%.3f frames_per_s=%.0f mb_per_s=%.1f setup_seconds=%.3f touch=%llu\n",
+      "transport frames=%llu bytes=%llu seconds=%.3f frames_per_s=%.0f mb_per_s=%.1f setup_seconds=%.3f touch=%llu "
+      "extract=%s\n",
       static_cast<unsigned long long>(frames), static_cast<unsigned long long>(bytes), secs,
-      secs > 0 ? frames / secs : 0.0, secs > 0 ? bytes / secs / 1e6 : 0.0, setup,
-      static_cast<unsigned long long>(sink));
+      secs > 0 ? frames / secs : 0.0, secs > 0 ? bytes / secs / 1e6 : 0.0, setup, static_cast<unsigned long long>(sink),
+      extract.c_str());
   return 0;
 }
