@@ -16,30 +16,11 @@
 #include <cstring>
 #include <string>
 
+#include "bench/ondemand_floor.h"
 #include "processor/frame_parser.h"
 #include "processor/line_reader.h"
 
 namespace {
-
-std::uint64_t ondemand(simdjson::ondemand::parser& p, const char* data, std::size_t size) {
-  simdjson::ondemand::document doc;
-  if (p.iterate(data, size, size + simdjson::SIMDJSON_PADDING).get(doc)) return 0;
-  simdjson::ondemand::object obj;
-  if (doc.get_object().get(obj)) return 0;
-  std::uint64_t sum = 0;
-  for (auto field : obj) {
-    std::string_view key;
-    if (field.unescaped_key().get(key)) return sum;
-    if (key == "uid") {
-      std::string_view uid;
-      if (!field.value().get_string().get(uid)) sum += uid.size();
-    } else if (key == "ts") {
-      std::int64_t ts;
-      if (!field.value().get_int64().get(ts)) sum += static_cast<std::uint64_t>(ts);
-    }
-  }
-  return sum;
-}
 
 std::uint64_t dom(simdjson::dom::parser& p, const char* data, std::size_t size) {
   simdjson::dom::element root;
@@ -102,7 +83,7 @@ int main(int argc, char** argv) {
       uniqd::processor::ParsedFrame f;
       if (!fp.parse(line.data, line.size, f)) sum += static_cast<std::uint64_t>(f.ts) + f.uid.lo;
     } else {
-      sum += ondemand(od, line.data, line.size);
+      sum += uniqd::bench::ondemand_uid_ts(od, line.data, line.size);
     }
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

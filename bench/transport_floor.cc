@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench/ondemand_floor.h"
 #include "processor/frame_parser.h"
 
 namespace {
@@ -42,28 +43,6 @@ int usage() {
                "usage: uniqd-transport-floor --brokers HOST:PORT --topic TOPIC [-X key=value]... "
                "[--extract none|ondemand|structural]\n");
   return 2;
-}
-
-// The root uid's length plus the root ts, or 0: something the compiler
-// cannot drop (as bench/parse_floor.cc's ondemand mode).
-std::uint64_t ondemand_uid_ts(simdjson::ondemand::parser& p, const char* data, std::size_t size) {
-  simdjson::ondemand::document doc;
-  if (p.iterate(data, size, size + simdjson::SIMDJSON_PADDING).get(doc)) return 0;
-  simdjson::ondemand::object obj;
-  if (doc.get_object().get(obj)) return 0;
-  std::uint64_t sum = 0;
-  for (auto field : obj) {
-    std::string_view key;
-    if (field.unescaped_key().get(key)) return sum;
-    if (key == "uid") {
-      std::string_view uid;
-      if (!field.value().get_string().get(uid)) sum += uid.size();
-    } else if (key == "ts") {
-      std::int64_t ts;
-      if (!field.value().get_int64().get(ts)) sum += static_cast<std::uint64_t>(ts);
-    }
-  }
-  return sum;
 }
 
 // A message is at most this large here (uniqd's default max_frame_bytes).
@@ -174,7 +153,7 @@ int main(int argc, char** argv) {
         } else if (len > 0) {
           std::memcpy(padded.data(), payload, len);
           if (extract == "ondemand") {
-            sink += ondemand_uid_ts(ondemand, padded.data(), len);
+            sink += uniqd::bench::ondemand_uid_ts(ondemand, padded.data(), len);
           } else {
             uniqd::processor::ParsedFrame f;
             if (!structural.parse(padded.data(), len, f)) sink += static_cast<std::uint64_t>(f.ts);
