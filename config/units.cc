@@ -20,52 +20,38 @@ std::optional<std::uint64_t> scaled(std::uint64_t v, std::uint64_t unit) {
   return v * unit;
 }
 
+struct Unit {
+  std::string_view name;
+  std::uint64_t per;  // of the base unit (milliseconds, bytes)
+};
+constexpr Unit kDurationUnits[] = {{"ms", 1},     {"s", 1000},      {"", 1000},
+                                   {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+constexpr Unit kSizeUnits[] = {
+    {"", 1},      {"B", 1},         {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30},
+    {"KB", 1000}, {"MB", 1000'000}, {"GB", 1000'000'000}};
+
+// "123unit" in the base unit; nullopt on no digits, an unknown unit or overflow.
+template <std::size_t N>
+std::optional<std::uint64_t> in_base_unit(std::string_view text, const Unit (&units)[N]) {
+  auto parts = split_number(text);
+  if (!parts) return std::nullopt;
+  const auto [v, name] = *parts;
+  for (const Unit& u : units) {
+    if (u.name == name) return scaled(v, u.per);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  auto parts = split_number(text);
-  if (!parts) return std::nullopt;
-  const auto [v, unit] = *parts;
-  std::uint64_t per = 0;
-  if (unit == "ms")
-    per = 1;
-  else if (unit == "s" || unit.empty())
-    per = 1000;
-  else if (unit == "m")
-    per = 60'000;
-  else if (unit == "h")
-    per = 3'600'000;
-  else if (unit == "d")
-    per = 86'400'000;
-  else
-    return std::nullopt;
-  auto ms = scaled(v, per);
+  const auto ms = in_base_unit(text, kDurationUnits);
   if (!ms) return std::nullopt;
   return std::chrono::milliseconds(static_cast<std::int64_t>(*ms));
 }
 
 std::optional<std::uint64_t> parse_size(std::string_view text) {
-  auto parts = split_number(text);
-  if (!parts) return std::nullopt;
-  const auto [v, unit] = *parts;
-  std::uint64_t per = 0;
-  if (unit.empty() || unit == "B")
-    per = 1;
-  else if (unit == "KiB")
-    per = 1ull << 10;
-  else if (unit == "MiB")
-    per = 1ull << 20;
-  else if (unit == "GiB")
-    per = 1ull << 30;
-  else if (unit == "KB")
-    per = 1000;
-  else if (unit == "MB")
-    per = 1000'000;
-  else if (unit == "GB")
-    per = 1000'000'000;
-  else
-    return std::nullopt;
-  return scaled(v, per);
+  return in_base_unit(text, kSizeUnits);
 }
 
 std::string format_duration(std::chrono::milliseconds d) {
