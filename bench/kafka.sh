@@ -202,7 +202,7 @@ run_uniqd() {  # variant guarantee round [perf]
   fi
   if ! timed "$out" "${cmd[@]}"; then
     if [ "$guarantee" != at_least_once ] && grep -qi "$guarantee\|guarantee" "$out.stderr"; then
-      echo "$g: not available in this build ($(grep -i "$g\|guarantee" "$out.stderr" | head -1 | cut -c1-200))" >>"$WORK/notes"
+      echo "$g: not available in this build ($(grep -i "$guarantee\|guarantee" "$out.stderr" | head -1 | cut -c1-200))" >>"$WORK/notes"
       log "$g: not available in this build"
       GSKIP[$g]=1
       return 0
@@ -239,13 +239,19 @@ run_uniqd() {  # variant guarantee round [perf]
   log "round $r uniqd [$name, $g]: $frames frames, $WALL s wall ($read_s s reading), $CPU_U s user, $CPU_S s sys; broker $BROKER_S s CPU"
 }
 
+# uniqd once per guarantee (those this build has) for a variant and round.
+run_guarantees() {  # variant round
+  local g
+  for g in "${GLIST[@]}"; do
+    [ -z "${GSKIP[$g]:-}" ] || continue
+    run_uniqd "$1" "$g" "$2"
+  done
+}
+
 for ((w = 1; w <= WARMUP; w++)); do
   log "warm-up round $w (not measured)"
   run_floor "${VARIANTS[0]}" warmup
-  for g in "${GLIST[@]}"; do
-    [ -z "${GSKIP[$g]:-}" ] || continue
-    run_uniqd "${VARIANTS[0]}" "$g" warmup
-  done
+  run_guarantees "${VARIANTS[0]}" warmup
 done
 IFS=',' read -r -a ELIST <<<"$EXTRACTS"
 for ((r = 1; r <= RUNS; r++)); do
@@ -254,10 +260,7 @@ for ((r = 1; r <= RUNS; r++)); do
   done
   for v in "${VARIANTS[@]}"; do
     run_floor "$v" "$r"
-    for g in "${GLIST[@]}"; do
-      [ -z "${GSKIP[$g]:-}" ] || continue
-      run_uniqd "$v" "$g" "$r"
-    done
+    run_guarantees "$v" "$r"
   done
 done
 NOTES="$(cat "$WORK/notes" 2>/dev/null || true)"
