@@ -145,18 +145,63 @@ Number scan_number(const std::uint8_t* p, const std::uint8_t* end) noexcept {
   return n;
 }
 
-// true / false / null followed by a structural character or whitespace.
-bool valid_literal(const std::uint8_t* p) noexcept {
-  switch (*p) {
-    case 't':
-      return std::memcmp(p, "true", 4) == 0 && kEndsScalar[p[4]];
-    case 'f':
-      return std::memcmp(p, "false", 5) == 0 && kEndsScalar[p[5]];
-    case 'n':
-      return std::memcmp(p, "null", 4) == 0 && kEndsScalar[p[4]];
-    default:
-      return false;
-  }
+// scan_number's verdict for a number that ends within the 16 bytes at p, or
+// plain == false for scan_number to judge (an exponent, 19 or more digits,
+// anything longer, anything invalid). From byte masks, with no branch: the
+// shapes of a frame's numbers (sign, fraction) follow each other at random.
+struct ShortNumber {
+  Number number;
+  bool plain;
+};
+inline ShortNumber scan_short_number(const std::uint8_t* p, const std::uint8_t* end) noexcept {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i from_zero = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+  const auto mask = [](__m128i m) { return static_cast<std::uint32_t>(_mm_movemask_epi8(m)); };
+  const std::uint32_t digit = mask(_mm_cmpeq_epi8(_mm_min_epu8(from_zero, _mm_set1_epi8(9)), from_zero));
+  const std::uint32_t minus = mask(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+  const std::uint32_t dot = mask(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
+  const std::uint32_t exp = mask(_mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)), _mm_set1_epi8('e')));
+  const std::uint32_t non_digit = ~digit;  // bits 16 and up set: runs stop there
+  const std::uint32_t negative = minus & 1;
+  const auto int_digits = static_cast<std::uint32_t>(__builtin_ctz(non_digit >> negative));
+  std::uint32_t at = negative + int_digits;
+  const std::uint32_t fraction = (dot >> at) & 1;
+  const std::uint32_t frac_digits = static_cast<std::uint32_t>(__builtin_ctz(non_digit >> (at + 1))) * fraction;
+  at += fraction * (1 + frac_digits);
+  // Bitwise, not &&: each test a branch would be a misprediction.
+  const unsigned plain =
+      static_cast<unsigned>(int_digits != 0) & static_cast<unsigned>(p[negative] != '0' || int_digits == 1) &
+      static_cast<unsigned>(frac_digits >= fraction) & (((exp >> at) & 1) ^ 1) & static_cast<unsigned>(at < 16) &
+      static_cast<unsigned>(p + at < end) & static_cast<unsigned>(kEndsScalar[p[at]]) &
+      static_cast<unsigned>(int_digits + frac_digits < 19);
+  ShortNumber n;
+  n.number.negative = negative != 0;
+  n.number.int_digits = int_digits;
+  n.number.kind = fraction != 0 ? NumberKind::decimal : NumberKind::integer;
+  n.plain = plain != 0;
+  return n;
+}
+
+// scan_number, by way of scan_short_number when it can say.
+inline Number number_at(const std::uint8_t* p, const std::uint8_t* end) noexcept {
+  const ShortNumber n = scan_short_number(p, end);
+  return n.plain ? n.number : scan_number(p, end);
+}
+
+// true / false / null followed by a structural character or whitespace,
+// without a branch on which (p + 8 is readable).
+inline bool literal_ok(const std::uint8_t* p) noexcept {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  constexpr auto word = [](std::string_view s) {
+    std::uint64_t v = 0;
+    for (std::size_t k = 0; k < s.size(); ++k) v |= std::uint64_t{static_cast<std::uint8_t>(s[k])} << (8 * k);
+    return v;
+  };
+  const std::uint64_t four = w & 0xffffffffull;
+  const unsigned ends4 = kEndsScalar[p[4]];
+  return ((static_cast<unsigned>(four == word("true")) | static_cast<unsigned>(four == word("null"))) & ends4) |
+         (static_cast<unsigned>((w & 0xffffffffffull) == word("false")) & kEndsScalar[p[5]]);
 }
 
 // simdjson's own string unescaping, as its DOM parse runs it: strict about
@@ -240,168 +285,6 @@ bool escapes_valid(const std::uint8_t* p, const std::uint8_t* end) noexcept {
   return bad == 0 && low_expected_at == nullptr;
 }
 
-// The structural engine's grammar (see parse_structural). Token classes, by
-// the first byte of a structural.
-constexpr std::uint8_t kOpenObject = 0, kCloseObject = 1, kOpenArray = 2, kCloseArray = 3, kColon = 4, kComma = 5,
-                       kString = 6, kScalar = 7, kOther = 8, kClasses = 9;
-// Container kinds: of the container a token is in, and of the one above it.
-constexpr std::uint8_t kNoContainer = 0, kInObject = 1, kInArray = 2;
-constexpr std::uint32_t kMaxDepth = 256;
-
-constexpr std::array<std::uint8_t, 256> kTokenClass = [] {
-  std::array<std::uint8_t, 256> t{};
-  for (auto& v : t) v = kOther;
-  t['{'] = kOpenObject;
-  t['}'] = kCloseObject;
-  t['['] = kOpenArray;
-  t[']'] = kCloseArray;
-  t[':'] = kColon;
-  t[','] = kComma;
-  t['"'] = kString;
-  for (unsigned char c : std::string_view("tfn-0123456789")) t[c] = kScalar;
-  return t;
-}();
-constexpr std::array<std::int8_t, kClasses> kDepthChange = {1, -1, 1, -1, 0, 0, 0, 0, 0};
-constexpr std::array<std::uint8_t, kClasses> kContainerOpened = {kInObject, 0, kInArray, 0, 0, 0, 0, 0, 0};
-
-// A structural's first byte -> its class (bits 0-3), the container it opens
-// (bits 4-5) and its depth change + 1 (bits 6-7): one load per token.
-constexpr std::array<std::uint8_t, 256> kByteToken = [] {
-  std::array<std::uint8_t, 256> t{};
-  for (std::size_t b = 0; b < 256; ++b) {
-    const std::uint8_t c = kTokenClass[b];
-    t[b] = static_cast<std::uint8_t>(c | (kContainerOpened[c] << 4) | ((kDepthChange[c] + 1) << 6));
-  }
-  return t;
-}();
-
-// JSON's grammar over tokens as an automaton: the state says what may come
-// next; a closing bracket returns to what follows a value in the container
-// above (the kind of that container is part of the lookup). The one root is
-// an object. Error is absorbing.
-constexpr std::uint8_t kBeforeRoot = 0, kAfterRoot = 1, kError = 2,
-                       kObjectStart = 3,  // after '{': a key or '}'
-    kObjectColon = 4,                     // after a key: ':'
-    kObjectValue = 5,                     // after ':': a value
-    kObjectNext = 6,                      // after a member's value: ',' or '}'
-    kObjectKey = 7,                       // after ',': a key
-    kArrayStart = 8,                      // after '[': a value or ']'
-    kArrayValue = 9,                      // after ',': a value
-    kArrayNext = 10,                      // after an element: ',' or ']'
-    kStates = 11;
-static_assert(kStates <= 16 && kClasses <= 16);
-
-// Index: (kind of the container above, state, class), 3 x 16 x 16.
-constexpr std::size_t kGrammarIndexes = std::size_t{3} << 8;
-constexpr std::size_t grammar_index(std::uint8_t above, std::uint8_t state, std::uint8_t c) {
-  return (std::size_t{above} << 8) | (std::size_t{state} << 4) | c;
-}
-constexpr std::uint8_t next_state(std::uint8_t above, std::uint8_t state, std::uint8_t c) {
-  const std::uint8_t after_value = above == kNoContainer ? kAfterRoot : above == kInObject ? kObjectNext : kArrayNext;
-  auto value = [&](std::uint8_t then) -> std::uint8_t {
-    switch (c) {
-      case kOpenObject:
-        return kObjectStart;
-      case kOpenArray:
-        return kArrayStart;
-      case kString:
-      case kScalar:
-        return then;
-      default:
-        return kError;
-    }
-  };
-  switch (state) {
-    case kBeforeRoot:
-      return c == kOpenObject ? kObjectStart : kError;
-    case kObjectStart:
-      return c == kString ? kObjectColon : c == kCloseObject ? after_value : kError;
-    case kObjectColon:
-      return c == kColon ? kObjectValue : kError;
-    case kObjectValue:
-      return value(kObjectNext);
-    case kObjectNext:
-      return c == kComma ? kObjectKey : c == kCloseObject ? after_value : kError;
-    case kObjectKey:
-      return c == kString ? kObjectColon : kError;
-    case kArrayStart:
-      return c == kCloseArray ? after_value : value(kArrayNext);
-    case kArrayValue:
-      return value(kArrayNext);
-    case kArrayNext:
-      return c == kComma ? kArrayValue : c == kCloseArray ? after_value : kError;
-    default:
-      return kError;  // after the root, or an error
-  }
-}
-// The next state, shifted into place for the next lookup.
-constexpr std::array<std::uint8_t, kGrammarIndexes> kNextState = [] {
-  std::array<std::uint8_t, kGrammarIndexes> t{};
-  for (std::uint8_t above = 0; above < 3; ++above) {
-    for (std::uint8_t state = 0; state < 16; ++state) {
-      for (std::uint8_t c = 0; c < 16; ++c) {
-        const std::uint8_t next = state < kStates && c < kClasses ? next_state(above, state, c) : kError;
-        t[grammar_index(above, state, c)] = static_cast<std::uint8_t>(next << 4);
-      }
-    }
-  }
-  return t;
-}();
-// The tokens parse_structural looks at again: 1 for a key of the root object
-// (the container above is none only at depth 1), 2 for a scalar in place.
-constexpr std::array<std::uint8_t, kGrammarIndexes> kMarked = [] {
-  std::array<std::uint8_t, kGrammarIndexes> t{};
-  for (std::uint8_t above = 0; above < 3; ++above) {
-    for (std::uint8_t state = 0; state < kStates; ++state) {
-      for (std::uint8_t c = 0; c < kClasses; ++c) {
-        const bool key = c == kString && above == kNoContainer && (state == kObjectStart || state == kObjectKey);
-        const bool scalar = c == kScalar && next_state(above, state, c) != kError;
-        t[grammar_index(above, state, c)] = key ? 1 : scalar ? 2 : 0;
-      }
-    }
-  }
-  return t;
-}();
-
-// The grammar pass of parse_structural over structurals idx[0, n) of buf:
-// false unless the tokens make one JSON object (brackets, commas, colons,
-// keys in their places) nested at most kMaxDepth deep. Lists the structural
-// numbers of the root keys and of the scalars (two lists: one list and a
-// test per entry cost more in mispredictions than the loop). One automaton step
-// per token is the only chain from token to token (a load); the kind of the
-// container above comes from a stack by depth that depends on the tokens'
-// classes alone (written unconditionally one level up, which only an opening
-// bracket then claims), and the list slots are written always, their counts
-// moving only for a listed token, so no branch but the depth limit's.
-bool grammar_pass(const std::uint8_t* buf, const std::uint32_t* idx, std::uint32_t n, std::uint32_t* keys,
-                  std::uint32_t& key_count, std::uint32_t* scalars, std::uint32_t& scalar_count) noexcept {
-  // above[d]: the kind of the container at depth d - 1 (none below the root).
-  std::uint8_t above[kMaxDepth + 3];
-  above[0] = kNoContainer;
-  above[1] = kNoContainer;
-  std::uint32_t depth = 0;
-  std::uint32_t state = std::uint32_t{kBeforeRoot} << 4;
-  std::uint32_t nk = 0;
-  std::uint32_t ns = 0;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    const std::uint32_t t = kByteToken[buf[idx[i]]];
-    const std::uint32_t at = (std::uint32_t{above[depth]} << 8) | (t & 0xf) | state;
-    state = kNextState[at];
-    const std::uint32_t mark = kMarked[at];
-    keys[nk] = i;
-    nk += mark & 1;
-    scalars[ns] = i;
-    ns += mark >> 1;
-    above[depth + 2] = static_cast<std::uint8_t>((t >> 4) & 3);
-    depth += (t >> 6) - 1;
-    // Past the depth limit (far below simdjson's), or below the root: the DOM's.
-    if (depth > kMaxDepth) return false;
-  }
-  key_count = nk;
-  scalar_count = ns;
-  return state == std::uint32_t{kAfterRoot} << 4;
-}
-
 }  // namespace
 
 std::optional<std::int64_t> ts_from_element(simdjson::dom::element v, TsUnit unit) noexcept {
@@ -436,7 +319,8 @@ ParserEngine default_parser_engine() noexcept {
   return engine;
 }
 
-FrameParser::FrameParser(std::size_t max_frame_bytes, TsUnit unit, ParserEngine engine) : unit_(unit), engine_(engine) {
+FrameParser::FrameParser(std::size_t max_frame_bytes, TsUnit unit, ParserEngine engine, json_grammar::Kernel grammar)
+    : unit_(unit), engine_(engine), grammar_(std::max<std::size_t>(max_frame_bytes, 64) + 1, grammar) {
   // Allocate once for the largest frame allowed, so parse() never allocates.
   // On failure the first parse() retries and classifies the frame too_large.
   const std::size_t capacity = max_frame_bytes < 64 ? 64 : max_frame_bytes;
@@ -450,8 +334,8 @@ FrameParser::FrameParser(std::size_t max_frame_bytes, TsUnit unit, ParserEngine 
       stage1_capacity_ = capacity;
       unescaped_ = std::make_unique<std::uint8_t[]>(capacity + simdjson::SIMDJSON_PADDING);
       // A root member takes at least 5 bytes ("":1,), a scalar and its separator 2.
-      root_keys_ = std::make_unique<std::uint32_t[]>(capacity / 4 + 16);
-      scalars_ = std::make_unique<std::uint32_t[]>(capacity / 2 + 16);
+      root_keys_ = std::make_unique<std::uint32_t[]>(capacity / 4 + json_grammar::kListSlack);
+      scalars_ = std::make_unique<std::uint32_t[]>(capacity / 2 + json_grammar::kListSlack);
     } else {
       stage1_.reset();
     }
@@ -530,17 +414,18 @@ bool FrameParser::parse_structural(const char* data, std::size_t size, ParsedFra
   const std::uint32_t* const idx = stage1_->structural_indexes.get();
   const std::uint32_t n = stage1_->n_structural_indexes;
 
-  std::uint32_t* const root_keys = root_keys_.get();
-  std::uint32_t* const scalars = scalars_.get();
-  std::uint32_t keys = 0;
-  std::uint32_t scalar_count = 0;
-  if (!grammar_pass(buf, idx, n, root_keys, keys, scalars, scalar_count)) return false;
+  json_grammar::Lists lists{.keys = root_keys_.get(), .scalars = scalars_.get()};
+  if (!grammar_.check(buf, idx, n, lists)) return false;
+  const std::uint32_t* const root_keys = lists.keys;
+  const std::uint32_t keys = lists.key_count;
+  const std::uint32_t* const scalars = lists.scalars;
+  const std::uint32_t scalar_count = lists.scalar_count;
 
   for (std::uint32_t k = 0; k < scalar_count; ++k) {
     const std::uint8_t* p = buf + idx[scalars[k]];
-    if (*p == 't' || *p == 'f' || *p == 'n') {
-      if (!valid_literal(p)) return false;
-    } else if (scan_number(p, end).kind == NumberKind::unsure) {
+    if (*p >= 'a') {  // t f n; '-' and digits are below
+      if (!literal_ok(p)) return false;
+    } else if (!scan_short_number(p, end).plain && scan_number(p, end).kind == NumberKind::unsure) {
       return false;
     }
   }
@@ -599,7 +484,7 @@ bool FrameParser::parse_structural(const char* data, std::size_t size, ParsedFra
       if (escaped && !unescape(uid_at, text)) return false;
       out.uid = hash_uid(text);
     } else if (*v == '-' || is_digit(*v)) {
-      const Number num = scan_number(v, end);
+      const Number num = number_at(v, end);
       // "-0" is the integer 0 to the DOM, whose digits are "0": its to judge.
       if (num.kind != NumberKind::integer || (num.negative && v[1] == '0')) return false;
       const std::size_t len = num.int_digits + (num.negative ? 1 : 0);
@@ -620,7 +505,7 @@ bool FrameParser::parse_structural(const char* data, std::size_t size, ParsedFra
       if (escaped && !unescape(ts_at, text)) return false;
       ts = ts_from_digits(text, unit_);
     } else if (is_digit(*v)) {
-      const Number num = scan_number(v, end);
+      const Number num = number_at(v, end);
       if (num.kind != NumberKind::integer || num.int_digits > 18) return false;
       ts = apply_unit(static_cast<std::int64_t>(digits_value(v, num.int_digits)), unit_);
     }

@@ -25,6 +25,7 @@
 #include <memory>
 
 #include "processor/frame.h"
+#include "processor/json_grammar.h"
 
 namespace uniqd::processor {
 
@@ -46,7 +47,8 @@ inline constexpr std::int64_t kBeyondTs = INT64_MAX;
 class FrameParser {
  public:
   explicit FrameParser(std::size_t max_frame_bytes, TsUnit unit = TsUnit::seconds,
-                       ParserEngine engine = default_parser_engine());
+                       ParserEngine engine = default_parser_engine(),
+                       json_grammar::Kernel grammar = json_grammar::best_kernel());
 
   // Parses data[0, size). Precondition: data + size + kFramePadding is
   // readable (the padding's content does not matter). On success fills out
@@ -56,6 +58,7 @@ class FrameParser {
   ParserEngine engine() const { return engine_; }
   // Frames the structural engine handed to the DOM parse (tests, benchmarks).
   std::uint64_t deferred() const { return deferred_; }
+  json_grammar::Kernel grammar_kernel() const { return grammar_.kernel(); }
 
  private:
   std::optional<RejectReason> parse_dom(const char* data, std::size_t size, ParsedFrame& out) noexcept;
@@ -73,6 +76,7 @@ class FrameParser {
   std::unique_ptr<std::uint8_t[]> unescaped_;
   std::unique_ptr<std::uint32_t[]> root_keys_;  // structural numbers of root keys
   std::unique_ptr<std::uint32_t[]> scalars_;    // of numbers and literals
+  json_grammar::Checker grammar_;
   std::uint64_t deferred_{0};
 };
 

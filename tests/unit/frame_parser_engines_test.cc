@@ -2,7 +2,8 @@
 // verdict for verdict: the reject reason, and for an accepted frame its uid
 // hash and ts. Values of every kind in every place a value can be, then
 // mutations of realistic frames (every byte replaced by a structural or
-// otherwise telling byte, deleted, doubled; every truncation).
+// otherwise telling byte, deleted, doubled; every truncation). The structural
+// engine runs with each grammar kernel this CPU has (json_grammar.h).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -27,18 +28,24 @@ std::string describe(const Verdict& v) {
 class Engines {
  public:
   explicit Engines(TsUnit unit = TsUnit::seconds)
-      : dom_(1 << 20, unit, ParserEngine::dom), structural_(1 << 20, unit, ParserEngine::structural) {}
+      : dom_(1 << 20, unit, ParserEngine::dom),
+        structural_(1 << 20, unit, ParserEngine::structural),
+        structural_scalar_(1 << 20, unit, ParserEngine::structural, json_grammar::Kernel::scalar) {}
 
   // The two verdicts on text, with padding of the given byte (its content
   // must not matter).
   void expect_same(const std::string& text, char pad = '\0') {
     std::string padded = text;
     padded.append(kFramePadding, pad);
-    Verdict a, b;
+    Verdict a, b, c;
     a.why = dom_.parse(padded.data(), text.size(), a.f);
     b.why = structural_.parse(padded.data(), text.size(), b.f);
+    c.why = structural_scalar_.parse(padded.data(), text.size(), c.f);
     ++compared_;
-    EXPECT_EQ(a, b) << "dom: " << describe(a) << ", structural: " << describe(b) << "\n  frame: " << text;
+    EXPECT_EQ(a, b) << "dom: " << describe(a) << ", structural ("
+                    << json_grammar::kernel_name(structural_.grammar_kernel()) << "): " << describe(b)
+                    << "\n  frame: " << text;
+    EXPECT_EQ(a, c) << "dom: " << describe(a) << ", structural (scalar): " << describe(c) << "\n  frame: " << text;
   }
   std::uint64_t deferred() const { return structural_.deferred(); }
   std::uint64_t compared() const { return compared_; }
@@ -46,6 +53,7 @@ class Engines {
  private:
   FrameParser dom_;
   FrameParser structural_;
+  FrameParser structural_scalar_;
   std::uint64_t compared_{0};
 };
 
