@@ -13,10 +13,11 @@
 # keyed by uid, P partitions, compressed by the producer with --compression,
 # default lz4; none is what the challenge's producers send; producing is not
 # measured; --data: uniqd-gen's hostile default profile or its challenge
-# profile, as in bench/file.sh), then W unmeasured warm-up rounds (default 1:
+# profile, as in bench/file.sh), then W unmeasured warm-up rounds (default 3:
 # a fresh broker's JIT compiles the code paths each contender uses, which
-# costs uniqd's first runs up to a core-second more of the broker's CPU than
-# later ones, and the floor's far less), then R measured rounds.
+# costs uniqd's first runs up to 1.6 core-seconds more of the broker's CPU
+# than later ones, and the floor's far less; its C2 compiler threads settle
+# after about five uniqd runs, two per round here), then R measured rounds.
 # Each round runs, for every fetch variant (the built-in settings, plus each
 # --variant: librdkafka consumer properties given to the floor with -X and to
 # uniqd through --config kafka.consumer):
@@ -52,7 +53,7 @@ log() { echo "bench/kafka.sh: $*" >&2; }
 FRAMES=1000000
 PARTITIONS=4
 RUNS=2
-WARMUP=1
+WARMUP=3
 EXTRACTS="ondemand,structural"
 BUILD=""
 GUARANTEES="at_least_once"
