@@ -425,6 +425,15 @@ void ensure_topics(const std::string& brokers, const std::vector<TopicSpec>& top
   throw AuthorizationError(line);
 }
 
+bool ask_until(std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds every,
+               const std::function<bool()>& stop, const std::function<bool()>& ask) {
+  while (true) {
+    if (ask()) return true;
+    if (stop() || std::chrono::steady_clock::now() + every >= deadline) return false;
+    std::this_thread::sleep_for(every);
+  }
+}
+
 int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout,
                     std::string_view operation) {
   std::string err;

@@ -120,6 +120,13 @@ void ensure_topics(const std::string& brokers, const std::vector<TopicSpec>& top
 int partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout,
                     std::string_view operation = "DESCRIBE");
 
+// The short waits that bridge a broker's lag just after a topic was created
+// (its metadata, its partitions' leaders): asks, then asks again every
+// `every` until `ask` says yes, the next ask would start past `deadline`, or
+// `stop` says so. True when `ask` said yes.
+bool ask_until(std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds every,
+               const std::function<bool()>& stop, const std::function<bool()>& ask);
+
 // Looks up the topics a producer writes to, so that its first records go
 // out as they are produced (best effort: errors other than a refusal are
 // ignored). A topic it may not even describe lacks its WRITE ACL: reported,

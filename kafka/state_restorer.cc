@@ -82,8 +82,8 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts, const std::fun
   std::size_t at_end = 0;
   // Both steps below only save waiting; a broker that does not answer them
   // within a second is left to the fetch loop and its error budget.
-  const auto ask_until = Clock::now() + std::chrono::seconds(1);
-  learn_leaders(parts, ask_until);
+  const auto ask_deadline = Clock::now() + std::chrono::seconds(1);
+  learn_leaders(parts, ask_deadline);
   for (std::size_t i = 0; i < parts.size(); ++i) {
     parts[i].next = parts[i].from < 0 ? 0 : parts[i].from;
     // A logical offset (the beginning) is resolved by librdkafka's offset
@@ -93,17 +93,17 @@ bool StateRestorer::restore(std::vector<RestorePartition>& parts, const std::fun
     // same offset, at once, asked again every 20 ms while the broker is not
     // ready, for up to a second over all partitions. Still unknown: the
     // logical offset stays, and its fetch reports what is wrong.
-    if (parts[i].from < 0) {
-      while (Clock::now() < ask_until && !stop()) {
+    if (parts[i].from < 0 && Clock::now() < ask_deadline && !stop()) {
+      ask_until(ask_deadline, std::chrono::milliseconds(20), stop, [&] {
         std::int64_t low = 0, high = 0;
-        if (reader_->query_watermark_offsets(parts[i].topic, parts[i].partition, &low, &high, millis_left(ask_until)) ==
-            RdKafka::ERR_NO_ERROR) {
-          parts[i].from = low;
-          parts[i].next = low;
-          break;
+        if (reader_->query_watermark_offsets(parts[i].topic, parts[i].partition, &low, &high,
+                                             millis_left(ask_deadline)) != RdKafka::ERR_NO_ERROR) {
+          return false;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
+        parts[i].from = low;
+        parts[i].next = low;
+        return true;
+      });
     }
     // Every partition is fetched, even one known to be empty: the fetch is
     // what tells at start that a changelog may not be read (READ ACL), not

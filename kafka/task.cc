@@ -68,13 +68,11 @@ std::string check_partitions(const config::Config& c, const TopicNames& t, int i
                                                      {&t.ingest_changelog, inputs}};
   for (const auto& [name, n] : want) {
     if (c.input_partitioned_by == config::InputPartitioning::uid && name == &t.repartition) continue;
-    int have = partition_count(*p, *name, milliseconds(10000), "READ");
     // Just created: the broker's metadata lags its CreateTopics answer by a
-    // few milliseconds, so look again soon (up to 2 s) before the slow retry.
-    for (int i = 0; have < 0 && i < 100 && !processor::stop_requested(); ++i) {
-      std::this_thread::sleep_for(milliseconds(20));
-      have = partition_count(*p, *name, milliseconds(10000), "READ");
-    }
+    // few milliseconds, so look again soon (for up to 2 s) before the slow retry.
+    int have = -1;
+    ask_until(std::chrono::steady_clock::now() + std::chrono::seconds(2), milliseconds(20), processor::stop_requested,
+              [&] { return (have = partition_count(*p, *name, milliseconds(10000), "READ")) >= 0; });
     if (have < 0) throw KafkaError("topic " + *name + " not visible yet");
     if (have != n) {
       return "topic " + *name + " has " + std::to_string(have) + " partitions, but this application needs " +
