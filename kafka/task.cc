@@ -71,7 +71,7 @@ std::string check_partitions(const config::Config& c, const TopicNames& t, int i
     // Just created: the broker's metadata lags its CreateTopics answer by a
     // few milliseconds, so look again soon (for up to 2 s) before the slow retry.
     int have = -1;
-    const std::string& topic = *name;  // a lambda may not capture a structured binding before C++20's clang 16
+    const std::string& topic = *name;  // clang before 16 cannot capture a structured binding
     ask_until(std::chrono::steady_clock::now() + std::chrono::seconds(2), milliseconds(20), processor::stop_requested,
               [&] { return (have = partition_count(*p, topic, milliseconds(10000), "READ")) >= 0; });
     if (have < 0) throw KafkaError("topic " + *name + " not visible yet");
