@@ -123,8 +123,7 @@ constexpr std::array<std::uint8_t, kGrammarIndexes> kMarked = [] {
 // that depends on the tokens' classes alone (written unconditionally one level up, which only an opening bracket then
 // claims), and the list slots are written always, their counts moving only for a listed token, so no branch but the
 // depth limit's.
-bool automaton(const std::uint8_t* buf, const std::uint32_t* idx, std::uint32_t n, std::uint32_t* keys,
-               std::uint32_t& key_count, std::uint32_t* scalars, std::uint32_t& scalar_count) noexcept {
+bool automaton(const std::uint8_t* buf, const std::uint32_t* idx, std::uint32_t n, Lists& out) noexcept {
   // above[d]: the kind of the container at depth d - 1 (none below the root).
   std::uint8_t above[kMaxDepth + 3];
   above[0] = kNoContainer;
@@ -138,17 +137,17 @@ bool automaton(const std::uint8_t* buf, const std::uint32_t* idx, std::uint32_t 
     const std::uint32_t at = (std::uint32_t{above[depth]} << 8) | (t & 0xf) | state;
     state = kNextState[at];
     const std::uint32_t mark = kMarked[at];
-    keys[nk] = i;
+    out.keys[nk] = i;
     nk += mark & 1;
-    scalars[ns] = i;
+    out.scalars[ns] = i;
     ns += mark >> 1;
     above[depth + 2] = static_cast<std::uint8_t>((t >> 4) & 3);
     depth += (t >> 6) - 1;
     // Past the depth limit (far below simdjson's), or below the root: the DOM's.
     if (depth > kMaxDepth) return false;
   }
-  key_count = nk;
-  scalar_count = ns;
+  out.key_count = nk;
+  out.scalar_count = ns;
   return state == std::uint32_t{kAfterRoot} << 4;
 }
 
@@ -178,7 +177,7 @@ const char* kernel_name(Kernel k) noexcept {
 }
 
 bool check_scalar(const std::uint8_t* buf, const std::uint32_t* idx, std::uint32_t n, Lists& out) noexcept {
-  return automaton(buf, idx, n, out.keys, out.key_count, out.scalars, out.scalar_count);
+  return automaton(buf, idx, n, out);
 }
 
 Checker::Checker(std::size_t max_tokens, Kernel kernel)

@@ -166,7 +166,8 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi,bmi,popcnt"))) bool check_avx
     // The brackets of the step, in order, with no branch on opening or
     // closing (as unpredictable as the data).
     const std::uint8_t info_in = last_info;
-    std::uint64_t brackets = _mm512_cmplt_epu8_mask(c, _mm512_set1_epi8(kColon)) & valid;
+    const __mmask64 at_bracket = _mm512_cmplt_epu8_mask(c, _mm512_set1_epi8(kColon)) & valid;
+    std::uint64_t brackets = at_bracket;
     while (brackets != 0) {
       const std::uint32_t t = i + static_cast<std::uint32_t>(__builtin_ctzll(brackets));
       brackets &= brackets - 1;
@@ -186,7 +187,6 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi,bmi,popcnt"))) bool check_avx
     if (bad != 0) return false;
 
     // Each token's depth and container, from the last bracket at or before it.
-    const __mmask64 at_bracket = _mm512_cmplt_epu8_mask(c, _mm512_set1_epi8(kColon)) & valid;
     __m512i from = _mm512_maskz_add_epi8(at_bracket, lane, one);  // 1 + the lane of that bracket
     for (int k = 1; k < 64; k *= 2) {
       const __m512i shifted = _mm512_maskz_permutexvar_epi8(
