@@ -285,6 +285,11 @@ bool escapes_valid(const std::uint8_t* p, const std::uint8_t* end) noexcept {
   return bad == 0 && low_expected_at == nullptr;
 }
 
+// The largest frame a parser allocates for up front.
+std::size_t frame_capacity(std::size_t max_frame_bytes) {
+  return std::max<std::size_t>(max_frame_bytes, 64);
+}
+
 }  // namespace
 
 std::optional<std::int64_t> ts_from_element(simdjson::dom::element v, TsUnit unit) noexcept {
@@ -320,10 +325,14 @@ ParserEngine default_parser_engine() noexcept {
 }
 
 FrameParser::FrameParser(std::size_t max_frame_bytes, TsUnit unit, ParserEngine engine, json_grammar::Kernel grammar)
-    : unit_(unit), engine_(engine), grammar_(std::max<std::size_t>(max_frame_bytes, 64) + 1, grammar) {
+    : unit_(unit),
+      engine_(engine),
+      // The DOM engine never runs the grammar check: no room for the avx512 kernel.
+      grammar_(frame_capacity(max_frame_bytes) + 1,
+               engine == ParserEngine::dom ? json_grammar::Kernel::scalar : grammar) {
   // Allocate once for the largest frame allowed, so parse() never allocates.
   // On failure the first parse() retries and classifies the frame too_large.
-  const std::size_t capacity = max_frame_bytes < 64 ? 64 : max_frame_bytes;
+  const std::size_t capacity = frame_capacity(max_frame_bytes);
   if (parser_.allocate(capacity) != simdjson::SUCCESS) {
     // parse() retries per frame; the structural engine defers to it.
   }
