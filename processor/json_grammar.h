@@ -7,7 +7,7 @@
 // Two kernels give the same answers: `scalar`, an automaton stepped once per
 // token (the reference; any x86-64 or other CPU), and `avx512`, 64 tokens
 // per step with AVX-512 and a walk over the brackets alone (chosen at run
-// time when the CPU has it; about half the scalar kernel's time per token).
+// time when the CPU has it; bench/README.md has what it saves).
 // The check looks only at the first byte of each structural; number syntax,
 // literals and escapes are the frame parser's.
 #pragma once
