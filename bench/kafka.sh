@@ -75,7 +75,7 @@ while [ $# -gt 0 ]; do
     --no-profile) PROFILE=0; shift ;;
     --compression) COMPRESSION="$2"; shift 2 ;;
     --data) DATA_PROFILE="$2"; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/kafka.sh: unknown option $1 (--help)" >&2; exit 2 ;;
   esac
 done

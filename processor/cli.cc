@@ -19,12 +19,16 @@ std::string check_size(const std::string& v) {
 }
 
 // The file comes first and flags override it, so the file must be loaded
-// before CLI11 writes the flags into c: find --config ahead of the parse.
+// before CLI11 writes the flags into c: find --config ahead of the parse, in
+// every spelling CLI11 accepts for it (a missed one would drop the file
+// without a word).
 std::optional<std::string> find_config_path(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
-    if (a == "--config" && i + 1 < argc) return std::string(argv[i + 1]);
+    if (a == "--") break;
+    if ((a == "--config" || a == "-c") && i + 1 < argc) return std::string(argv[i + 1]);
     if (a.starts_with("--config=")) return std::string(a.substr(9));
+    if (a.starts_with("-c") && a.size() > 2 && a[2] != '-') return std::string(a.substr(a[2] == '=' ? 3 : 2));
   }
   return std::nullopt;
 }

@@ -369,6 +369,13 @@ def check_flags_override_file():
     expect("windows: [minute]" in lines, f"no 'windows: [minute]' line in --print-config output:\n{r.stdout}")
     r = run([UNIQD, "--config", cfg, "--print-config"], timeout=10)
     expect("lateness: 5s" in r.stdout.splitlines(), f"the file's lateness 5s not printed:\n{r.stdout}")
+    # Every spelling of the flag loads the file (-c once went unseen: the
+    # file was dropped without a word).
+    for spelling in (["-c", cfg], [f"-c{cfg}"], [f"-c={cfg}"], [f"--config={cfg}"]):
+        r = run([UNIQD, *spelling, "--print-config"], timeout=10)
+        expect(r.returncode == 0, f"{' '.join(spelling)} --print-config exited {r.returncode}: {short(r.stderr)}")
+        expect("windows: [minute]" in r.stdout.splitlines(),
+               f"{' '.join(spelling)}: the file's windows: [minute] not printed:\n{r.stdout}")
 
 
 def check_lateness_changes_results():
