@@ -21,6 +21,16 @@ enum class Guarantee { exactly_once, at_least_once };
 enum class LogFormat { text, json };
 enum class InputPartitioning { none, uid };
 
+// Bounds of the integer settings, shared by the YAML loader and the flags so
+// that neither accepts what the other refuses.
+inline constexpr int kMinConfirm = 1;
+// More confirming frames than this only delays every jump for nothing.
+inline constexpr int kMaxConfirm = 1000;
+inline constexpr int kMinParseThreads = -1;
+// Each parse thread holds buffers of max_frame_bytes; thousands exhaust
+// memory long before they could add speed.
+inline constexpr int kMaxParseThreads = 64;
+
 // Event-time rules (docs/SEMANTICS.md).
 struct EngineOptions {
   // Granularities to count, by name: minute hour day week month year.

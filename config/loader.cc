@@ -305,7 +305,7 @@ class Reader {
     return s;
   }
 
-  int int_value(const Field& f, int min) const {
+  int int_value(const Field& f, int min, int max = std::numeric_limits<int>::max()) const {
     const std::string s = scalar(f, "an integer");
     long long v = 0;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -316,7 +316,11 @@ class Reader {
         v < std::numeric_limits<int>::min()) {
       fail(f, in_quotes(s) + " is out of range");
     }
-    if (v < min) fail(f, "must be at least " + std::to_string(min) + ", got " + s);
+    if (max == std::numeric_limits<int>::max()) {
+      if (v < min) fail(f, "must be at least " + std::to_string(min) + ", got " + s);
+    } else if (v < min || v > max) {
+      fail(f, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + s);
+    }
     return static_cast<int>(v);
   }
 
@@ -421,8 +425,16 @@ class Reader {
             {"input",
              [&](const Field& f) {
                read_map(f, {
-                               {"kind", [&](const Field& g) { c.input = enum_value(g, kInputKinds); }},
-                               {"path", [&](const Field& g) { c.input_path = string_value(g); }},
+                               {"kind",
+                                [&](const Field& g) {
+                                  c.input = enum_value(g, kInputKinds);
+                                  input_kind_at_ = g.mark();
+                                }},
+                               {"path",
+                                [&](const Field& g) {
+                                  c.input_path = string_value(g);
+                                  input_path_at_ = g.mark();
+                                }},
                            });
              }},
             {"rejects_path", [&](const Field& f) { c.rejects_path = string_value(f); }},
@@ -447,8 +459,9 @@ class Reader {
                e.outlier_threshold = duration_value(f);
                if (e.outlier_threshold < Millis(1000)) fail(f, "must be at least 1s");
              }},
-            {"outlier_confirm", [&](const Field& f) { e.outlier_confirm = int_value(f, 1); }},
-            {"partition_time_confirm", [&](const Field& f) { e.partition_time_confirm = int_value(f, 1); }},
+            {"outlier_confirm", [&](const Field& f) { e.outlier_confirm = int_value(f, kMinConfirm, kMaxConfirm); }},
+            {"partition_time_confirm",
+             [&](const Field& f) { e.partition_time_confirm = int_value(f, kMinConfirm, kMaxConfirm); }},
             {"partition_time_step", [&](const Field& f) { e.partition_time_step = duration_value(f); }},
             {"max_future_skew", [&](const Field& f) { e.max_future_skew = duration_value(f); }},
             {"early_results", [&](const Field& f) { e.early_results = bool_value(f); }},
@@ -505,7 +518,13 @@ class Reader {
             {"input_partitioned_by",
              [&](const Field& f) { c.input_partitioned_by = enum_value(f, kInputPartitionings); }},
             {"commit_interval", [&](const Field& f) { c.commit_interval = duration_value(f); }},
-            {"metrics_address", [&](const Field& f) { c.metrics_address = string_value(f); }},
+            {"metrics_address",
+             [&](const Field& f) {
+               c.metrics_address = string_value(f);
+               if (!c.metrics_address.empty() && !parse_host_port(c.metrics_address)) {
+                 fail(f, in_quotes(c.metrics_address) + " " + std::string(kHostPortForm));
+               }
+             }},
             {"log",
              [&](const Field& f) {
                read_map(f, {
@@ -514,7 +533,8 @@ class Reader {
                            });
              }},
             {"until_end", [&](const Field& f) { c.until_end = bool_value(f); }},
-            {"parse_threads", [&](const Field& f) { c.parse_threads = int_value(f, -1); }},
+            {"parse_threads",
+             [&](const Field& f) { c.parse_threads = int_value(f, kMinParseThreads, kMaxParseThreads); }},
             {"progress", [&](const Field& f) { c.progress = bool_value(f); }},
         });
   }
@@ -522,7 +542,8 @@ class Reader {
   // Rules between keys, checked once all keys are read so the order in the
   // file does not matter. Reported at the key the user is most likely to
   // change.
-  void check_consistency() const {
+  void check_consistency() {
+    check_input();
     const EngineOptions& e = c_.engine;
     if (e.late_policy == LatePolicy::update && e.retention < e.lateness) {
       const YAML::Mark at = retention_at_     ? *retention_at_
@@ -535,9 +556,31 @@ class Reader {
     }
   }
 
+  // A path alone means a file, the one thing a path is for. A path with
+  // another kind, or kind file without a path, would leave one of the two
+  // keys silently unused (or fail only once the input is opened).
+  void check_input() {
+    if (input_path_at_ && !input_kind_at_ && !c_.input_path.empty()) c_.input = InputKind::file;
+    if (c_.input != InputKind::file && !c_.input_path.empty()) {
+      const std::string kind(name_of(c_.input, kInputKinds));
+      fail(input_path_at_   ? *input_path_at_
+           : input_kind_at_ ? *input_kind_at_
+                            : YAML::Mark(),
+           "input.path",
+           in_quotes(c_.input_path) + " is set but input.kind is " + kind +
+               "; a path is read only with kind file (leave kind out, or the path)");
+    }
+    if (c_.input == InputKind::file && c_.input_path.empty()) {
+      fail(input_path_at_   ? *input_path_at_
+           : input_kind_at_ ? *input_kind_at_
+                            : YAML::Mark(),
+           "input.path", "is empty; input.kind file needs the path of the file to read");
+    }
+  }
+
   std::string name_;
   Config c_;
-  std::optional<YAML::Mark> lateness_at_, late_policy_at_, retention_at_;
+  std::optional<YAML::Mark> lateness_at_, late_policy_at_, retention_at_, input_kind_at_, input_path_at_;
 };
 
 std::string read_file(const std::string& path) {
@@ -548,6 +591,18 @@ std::string read_file(const std::string& path) {
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw ConfigFileError(path + ": cannot read: " + std::strerror(errno));
   return text;
+}
+
+// A value as the loader must read it back: resolve_references turns "$${"
+// into "${", and leaves every other '$' alone.
+std::string literal(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '$' && i + 1 < value.size() && value[i + 1] == '{') out += '$';
+    out += value[i];
+  }
+  return out;
 }
 
 void emit_duration(YAML::Emitter& out, const char* key, Millis d) {
@@ -567,7 +622,7 @@ void emit_properties(YAML::Emitter& out, const Config& c, const char* key,
   for (const auto& [name, value] : props) {
     out << YAML::Key << name << YAML::Value;
     if (!is_secret_property(name)) {
-      out << value;
+      out << literal(value);
       continue;
     }
     const auto ref = c.secret_references.find(std::string("kafka.") + key + "." + name);
@@ -577,6 +632,20 @@ void emit_properties(YAML::Emitter& out, const Config& c, const char* key,
 }
 
 }  // namespace
+
+std::optional<HostPort> parse_host_port(std::string_view text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+  const std::string_view port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return std::nullopt;
+  int value = 0;
+  for (const char ch : port) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    value = value * 10 + (ch - '0');
+  }
+  if (value > 65535) return std::nullopt;
+  return HostPort{std::string(text.substr(0, colon)), value};
+}
 
 void load_config_string(const std::string& yaml, const std::string& name_for_errors, Config& c) {
   std::vector<YAML::Node> docs;
@@ -610,12 +679,12 @@ std::string to_yaml(const Config& c) {
   const KafkaOptions& k = c.kafka;
   YAML::Emitter out;
   out << YAML::BeginMap;
-  out << YAML::Key << "application_id" << YAML::Value << c.application_id;
+  out << YAML::Key << "application_id" << YAML::Value << literal(c.application_id);
   out << YAML::Key << "input" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "kind" << YAML::Value << std::string(name_of(c.input, kInputKinds));
-  out << YAML::Key << "path" << YAML::Value << c.input_path;
+  out << YAML::Key << "path" << YAML::Value << literal(c.input_path);
   out << YAML::EndMap;
-  out << YAML::Key << "rejects_path" << YAML::Value << c.rejects_path;
+  out << YAML::Key << "rejects_path" << YAML::Value << literal(c.rejects_path);
 
   out << YAML::Key << "windows" << YAML::Value << YAML::Flow << YAML::BeginSeq;
   for (const std::string& w : e.windows) out << w;
@@ -634,11 +703,11 @@ std::string to_yaml(const Config& c) {
   emit_duration(out, "idle_timeout", e.idle_timeout);
 
   out << YAML::Key << "kafka" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "brokers" << YAML::Value << k.brokers;
+  out << YAML::Key << "brokers" << YAML::Value << literal(k.brokers);
   out << YAML::Key << "topics" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "input" << YAML::Value << k.input_topic;
-  out << YAML::Key << "output" << YAML::Value << k.output_topic;
-  out << YAML::Key << "dead_letter" << YAML::Value << k.dead_letter_topic;
+  out << YAML::Key << "input" << YAML::Value << literal(k.input_topic);
+  out << YAML::Key << "output" << YAML::Value << literal(k.output_topic);
+  out << YAML::Key << "dead_letter" << YAML::Value << literal(k.dead_letter_topic);
   out << YAML::EndMap;
   out << YAML::Key << "create_partitions" << YAML::Value << k.create_partitions;
   out << YAML::Key << "replication_factor" << YAML::Value << k.replication_factor;
@@ -647,20 +716,20 @@ std::string to_yaml(const Config& c) {
   emit_properties(out, c, "producer", k.producer);
   out << YAML::EndMap;
 
-  out << YAML::Key << "state_dir" << YAML::Value << c.state_dir;
+  out << YAML::Key << "state_dir" << YAML::Value << literal(c.state_dir);
   out << YAML::Key << "state_store" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "shards" << YAML::Value << c.state_store.shards;
   out << YAML::Key << "block_cache" << YAML::Value << format_size(c.state_store.block_cache);
   out << YAML::Key << "write_buffer" << YAML::Value << format_size(c.state_store.write_buffer);
   out << YAML::EndMap;
   out << YAML::Key << "processing_guarantee" << YAML::Value << std::string(name_of(c.guarantee, kGuarantees));
-  out << YAML::Key << "replica_id" << YAML::Value << c.replica_id;
+  out << YAML::Key << "replica_id" << YAML::Value << literal(c.replica_id);
   out << YAML::Key << "input_partitioned_by" << YAML::Value
       << std::string(name_of(c.input_partitioned_by, kInputPartitionings));
   emit_duration(out, "commit_interval", c.commit_interval);
-  out << YAML::Key << "metrics_address" << YAML::Value << c.metrics_address;
+  out << YAML::Key << "metrics_address" << YAML::Value << literal(c.metrics_address);
   out << YAML::Key << "log" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "level" << YAML::Value << c.log_level;
+  out << YAML::Key << "level" << YAML::Value << literal(c.log_level);
   out << YAML::Key << "format" << YAML::Value << std::string(name_of(c.log_format, kLogFormats));
   out << YAML::EndMap;
   out << YAML::Key << "until_end" << YAML::Value << c.until_end;

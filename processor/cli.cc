@@ -1,7 +1,9 @@
 #include "processor/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "config/loader.h"
@@ -16,6 +18,10 @@ std::string check_duration(const std::string& v) {
 }
 std::string check_size(const std::string& v) {
   return config::parse_size(v) ? "" : "'" + v + "' is not a size (examples: 65536, 64KiB, 1MiB)";
+}
+// Empty is allowed: it turns the metrics server off, as in the file.
+std::string check_host_port(const std::string& v) {
+  return v.empty() || config::parse_host_port(v) ? "" : "'" + v + "' " + std::string(config::kHostPortForm);
 }
 
 // The file comes first and flags override it, so the file must be loaded
@@ -37,6 +43,10 @@ std::optional<std::string> find_config_path(int argc, char** argv) {
 
 std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) {
   if (auto path = find_config_path(argc, argv)) {
+    if (path->empty()) {
+      std::fprintf(stderr, "uniqd: --config: the value is empty; give the path of a YAML file\n");
+      return 2;
+    }
     try {
       config::load_config_file(*path, c);
     } catch (const config::ConfigFileError& e) {
@@ -57,7 +67,9 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   bool print_config = false;
   app.add_option("--config,-c", config_path, "YAML configuration (config/uniqd.example.yaml); flags override it");
   app.add_flag("--print-config", print_config, "Print the effective configuration as YAML and exit");
-  app.add_option("--metrics-address", c.metrics_address, "Serve /metrics, /healthz, /readyz on host:port");
+  app.add_option("--metrics-address", c.metrics_address,
+                 "Serve /metrics, /healthz, /readyz on host:port (port 0: any free port; empty: off)")
+      ->check(check_host_port);
   app.add_option("--log-format", log_format, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
   app.add_option("--input,-i", input, "Frames file, one JSON object per line; - for standard input");
   app.add_option("--kafka", brokers, "Consume from Kafka at these bootstrap servers (host:port,...)");
@@ -80,12 +92,12 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   app.add_option("--outlier-threshold", outlier_threshold, "Suspect a ts this far from partition time (default 1h)")
       ->check(check_duration);
   app.add_option("--outlier-confirm", outlier_confirm, "Frames that confirm or refute a jump (default 3)")
-      ->check(CLI::Range(1, 1000));
+      ->check(CLI::Range(config::kMinConfirm, config::kMaxConfirm));
   app.add_option("--partition-time-confirm", partition_time_confirm,
                  "Frames that must agree before the partition time takes a step larger than "
                  "--partition-time-step (default 3; 1: the partition time is the largest ts, bit flips within the "
                  "outlier threshold included)")
-      ->check(CLI::Range(1, 1000));
+      ->check(CLI::Range(config::kMinConfirm, config::kMaxConfirm));
   app.add_option("--partition-time-step", partition_time_step,
                  "Steps of the partition time up to this are taken at once (default 5s)")
       ->check(check_duration);
@@ -98,7 +110,7 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
   app.add_flag("--no-progress", no_progress, "No progress line on a terminal");
   app.add_option("--parse-threads", c.parse_threads,
                  "Parse threads (file, stdin and Kafka): 0 = one per core (default), -1 = parse inline on one core")
-      ->check(CLI::Range(-1, 64));
+      ->check(CLI::Range(config::kMinParseThreads, config::kMaxParseThreads));
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical, off (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_option("--state-dir", c.state_dir, "Directory of the RocksDB state store (default /var/lib/uniqd)");
@@ -122,51 +134,72 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
     return 2;
   }
 
-  if (!brokers.empty() && !input.empty()) {
+  // Given or not is what counts, not empty or not: "--input ''" is a
+  // mistake to report, never a silent fall back to the file or the default.
+  const auto given = [&](const char* flag) { return app.count(flag) > 0; };
+  struct NotEmpty {
+    const char* flag;
+    const std::string* value;
+    const char* wanted;
+  };
+  for (const NotEmpty& f : {NotEmpty{"--input", &input, "a file path, or - for standard input"},
+                            NotEmpty{"--kafka", &brokers, "bootstrap servers (host:port,...)"},
+                            NotEmpty{"--windows", &windows, "a comma-separated list such as minute,hour"}}) {
+    if (given(f.flag) && f.value->empty()) {
+      std::fprintf(stderr, "uniqd: %s: the value is empty; give %s\n", f.flag, f.wanted);
+      return 2;
+    }
+  }
+  if (given("--kafka") && given("--input")) {
     std::fprintf(stderr, "uniqd: --input and --kafka exclude each other: read a file or a topic\n");
     return 2;
   }
-  if (!brokers.empty()) {
+  // A path kept from the file would contradict the kind the flag chose.
+  if (given("--kafka")) {
     c.input = config::InputKind::kafka;
+    c.input_path.clear();
     c.kafka.brokers = brokers;
-  } else if (input == "-") {
+  } else if (given("--input") && input == "-") {
     c.input = config::InputKind::stdin_;
-  } else if (!input.empty()) {
+    c.input_path.clear();
+  } else if (given("--input")) {
     c.input = config::InputKind::file;
     c.input_path = input;
   }
-  if (!commit_interval.empty()) c.commit_interval = *config::parse_duration(commit_interval);
-  if (!idle_timeout.empty()) c.engine.idle_timeout = *config::parse_duration(idle_timeout);
-  if (!windows.empty()) {
+  if (given("--commit-interval")) c.commit_interval = *config::parse_duration(commit_interval);
+  if (given("--idle-timeout")) c.engine.idle_timeout = *config::parse_duration(idle_timeout);
+  if (given("--windows")) {
     c.engine.windows.clear();
     std::stringstream ss(windows);
     for (std::string w; std::getline(ss, w, ',');) {
       if (!w.empty()) c.engine.windows.push_back(w);
     }
   }
-  if (!lateness.empty()) c.engine.lateness = *config::parse_duration(lateness);
-  if (!retention.empty()) c.engine.retention = *config::parse_duration(retention);
-  if (!outlier_threshold.empty()) c.engine.outlier_threshold = *config::parse_duration(outlier_threshold);
-  if (!max_future_skew.empty()) c.engine.max_future_skew = *config::parse_duration(max_future_skew);
-  if (!partition_time_step.empty()) c.engine.partition_time_step = *config::parse_duration(partition_time_step);
-  if (!max_frame_bytes.empty()) c.engine.max_frame_bytes = *config::parse_size(max_frame_bytes);
-  if (outlier_confirm > 0) c.engine.outlier_confirm = outlier_confirm;
-  if (partition_time_confirm > 0) c.engine.partition_time_confirm = partition_time_confirm;
-  if (!guarantee.empty()) {
+  if (given("--lateness")) c.engine.lateness = *config::parse_duration(lateness);
+  if (given("--retention")) c.engine.retention = *config::parse_duration(retention);
+  if (given("--outlier-threshold")) c.engine.outlier_threshold = *config::parse_duration(outlier_threshold);
+  if (given("--max-future-skew")) c.engine.max_future_skew = *config::parse_duration(max_future_skew);
+  if (given("--partition-time-step")) c.engine.partition_time_step = *config::parse_duration(partition_time_step);
+  if (given("--max-frame-bytes")) c.engine.max_frame_bytes = *config::parse_size(max_frame_bytes);
+  if (given("--outlier-confirm")) c.engine.outlier_confirm = outlier_confirm;
+  if (given("--partition-time-confirm")) c.engine.partition_time_confirm = partition_time_confirm;
+  if (given("--guarantee")) {
     c.guarantee = guarantee == "at_least_once" ? config::Guarantee::at_least_once : config::Guarantee::exactly_once;
   }
-  if (!input_partitioned_by.empty()) {
+  if (given("--input-partitioned-by")) {
     c.input_partitioned_by =
         input_partitioned_by == "uid" ? config::InputPartitioning::uid : config::InputPartitioning::none;
   }
-  if (!late_policy.empty())
+  if (given("--late-policy"))
     c.engine.late_policy = late_policy == "update" ? config::LatePolicy::update : config::LatePolicy::drop;
-  if (!ts_unit.empty()) c.engine.ts_unit = ts_unit == "ms" ? config::TsUnit::ms : config::TsUnit::s;
+  if (given("--ts-unit")) c.engine.ts_unit = ts_unit == "ms" ? config::TsUnit::ms : config::TsUnit::s;
   if (no_early) c.engine.early_results = false;
   if (no_progress) c.progress = false;
-  if (!log_format.empty()) c.log_format = log_format == "json" ? config::LogFormat::json : config::LogFormat::text;
+  if (given("--log-format")) c.log_format = log_format == "json" ? config::LogFormat::json : config::LogFormat::text;
   // Flags get the file's checks: the configuration is checked as a whole,
-  // by the loader, so no flag can set what a file could not.
+  // by the loader, so no flag can set what a file could not. Flag values are
+  // taken literally (${env:...} is a file feature): to_yaml writes a "${" in
+  // them as "$${", which the loader reads back as the same text.
   try {
     config::Config checked = c;
     config::load_config_string(config::to_yaml(c), "flags", checked);
@@ -181,7 +214,12 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
     return 2;
   }
   if (print_config) {
-    std::fputs(config::to_yaml(c).c_str(), stdout);
+    // Checked, flush included: buffered output fails only when flushed, and
+    // a configuration cut short or never written must not exit 0.
+    if (std::fputs(config::to_yaml(c).c_str(), stdout) == EOF || std::fflush(stdout) != 0) {
+      std::fprintf(stderr, "uniqd: cannot write the configuration to standard output: %s\n", std::strerror(errno));
+      return 1;
+    }
     return 0;
   }
   return std::nullopt;

@@ -11,6 +11,14 @@ constexpr std::int64_t ms(std::int64_t seconds) {
   return seconds * 1000;
 }
 
+// When a final window ends its retention: end + keep, at most INT64_MAX. A
+// retention as long as it can be written means "keep for ever"; wrapped
+// around, the sum would lie in the past and drop every late update.
+constexpr std::int64_t kept_until(std::int64_t end_ms, std::int64_t keep_ms) {
+  std::int64_t out = 0;
+  return __builtin_add_overflow(end_ms, keep_ms, &out) ? INT64_MAX : out;
+}
+
 // kNestedIn[g]: the granularities (bit per Granularity) whose windows lie
 // inside a window of g: every shorter one but the week, which a day, a month
 // or a year boundary can cut.
@@ -101,7 +109,7 @@ WindowCounter::Slot& WindowCounter::slot_for(Granularity g, const Window& w) {
     s.set = store_.open(key);
     // A window created after its end passed (a late update) is final at once.
     s.final = ms(w.end) <= wm_;
-    next_due_ = std::min(next_due_, s.final ? ms(w.end) + opts_.retention_ms : ms(w.end));
+    next_due_ = std::min(next_due_, s.final ? kept_until(ms(w.end), opts_.retention_ms) : ms(w.end));
   }
   return s;
 }
@@ -139,7 +147,7 @@ int WindowCounter::count(const ParsedFrame& f) {
       ++counted;
       continue;
     }
-    if (opts_.late_policy == LatePolicy::update && ms(w.end) + opts_.retention_ms > wm_) {
+    if (opts_.late_policy == LatePolicy::update && kept_until(ms(w.end), opts_.retention_ms) > wm_) {
       if (s == nullptr) s = &slot_for(g, w);
       const bool added = (present & kNestedIn[static_cast<int>(g)]) == 0 && store_.insert(s->set, f.uid);
       if (!added) present |= 1u << static_cast<int>(g);
@@ -201,7 +209,7 @@ void WindowCounter::free_expired() {
   const std::int64_t keep_ms = opts_.late_policy == LatePolicy::update ? opts_.retention_ms : 0;
   for (auto it = windows_.begin(); it != windows_.end();) {
     Slot& s = it->second;
-    if (s.final && ms(s.window.end) + keep_ms <= wm_) {
+    if (s.final && kept_until(ms(s.window.end), keep_ms) <= wm_) {
       Cached& c = cache_[static_cast<int>(s.granularity)];
       if (c.slot == &s) c = Cached{};
       store_.erase(it->first);
@@ -216,7 +224,7 @@ void WindowCounter::recompute_next_due() {
   const std::int64_t keep_ms = opts_.late_policy == LatePolicy::update ? opts_.retention_ms : 0;
   next_due_ = INT64_MAX;
   for (const auto& [key, s] : windows_) {
-    next_due_ = std::min(next_due_, s.final ? ms(s.window.end) + keep_ms : ms(s.window.end));
+    next_due_ = std::min(next_due_, s.final ? kept_until(ms(s.window.end), keep_ms) : ms(s.window.end));
   }
 }
 

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "config/loader.h"
+
 namespace uniqd::processor {
 namespace {
 
@@ -161,15 +163,11 @@ struct MetricsServer::Impl {
 };
 
 MetricsServer::MetricsServer(const std::string& address) : impl_(std::make_unique<Impl>()) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos) throw std::runtime_error("metrics_address: '" + address + "' is not host:port");
-  const std::string host = address.substr(0, colon);
-  int port = 0;
-  try {
-    port = std::stoi(address.substr(colon + 1));
-  } catch (...) {
-    throw std::runtime_error("metrics_address: '" + address + "' has no port number");
-  }
+  // The loader's reading, so that what it accepted binds exactly that port.
+  const auto parsed = config::parse_host_port(address);
+  if (!parsed) throw std::runtime_error("metrics_address: '" + address + "' " + std::string(config::kHostPortForm));
+  const std::string& host = parsed->host;
+  const int port = parsed->port;
   impl_->server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     std::string body;
     {

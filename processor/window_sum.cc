@@ -125,7 +125,11 @@ void WindowSum::advance(std::int64_t wm_ms) {
   }
   const std::int64_t keep_ms = opts_.late_policy == LatePolicy::update ? opts_.retention_ms : 0;
   for (auto it = windows_.begin(); it != windows_.end();) {
-    if (it->second.final && (wm_ == INT64_MAX || ms(it->second.end) + keep_ms <= wm_)) {
+    // end + keep past INT64_MAX (a retention meaning "for ever") is never
+    // reached; wrapped around, it would free the window at once.
+    std::int64_t kept_until = 0;
+    const bool kept = __builtin_add_overflow(ms(it->second.end), keep_ms, &kept_until) || kept_until > wm_;
+    if (it->second.final && (wm_ == INT64_MAX || !kept)) {
       it = windows_.erase(it);
     } else {
       ++it;

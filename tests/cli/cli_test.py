@@ -780,6 +780,149 @@ def check_file_modes_agree():
         expect(got[2] == ref[2], f"{name}: summary {got[2]} != {ref[2]}")
 
 
+
+# ---------------------------------------------------------------------------
+# 9. Settings the file and the flags must read alike (issues found in review).
+
+def expect_refused(args, needles, what, cwd=None):
+    """uniqd exits 2 before it starts: nothing on stdout, stderr naming every needle."""
+    try:
+        r = run([UNIQD] + args + ["--no-progress"], timeout=10, stdin=subprocess.DEVNULL, cwd=cwd)
+    except subprocess.TimeoutExpired:
+        raise Fail(f"{what}: uniqd did not exit: it started instead of refusing")
+    expect(r.returncode == 2, f"{what}: exit status {r.returncode}, expected 2; stderr: {short(r.stderr)}")
+    expect(r.stdout == "", f"{what}: wrote to stdout: {short(r.stdout)}")
+    for n in needles:
+        expect(n in r.stderr, f"{what}: {n!r} not in stderr: {short(r.stderr)}")
+
+
+def check_input_path_and_kind():
+    # A path alone is the file to read (it was ignored: stdin was read).
+    src = write("from-file.jsonl", frame("file-user", B) + "\n")
+    cfg = write("path-only.yaml", f"input:\n  path: {src}\n")
+    r = run([UNIQD, "-c", cfg, "--windows", "minute", "--no-progress"], input=frame("stdin-user", B + 60) + "\n",
+            timeout=20)
+    expect(r.returncode == 0, f"input.path alone: exit {r.returncode}: {short(r.stderr)}")
+    expect(finals(r.stdout) == [("minute", B, B + 60, 1, 1, 0)],
+           f"input.path alone: results {finals(r.stdout)}, expected the file's one frame in minute B (stdin was read?)")
+    # A path with another kind, or kind file without a path: refused, naming input.path.
+    cases = [("kind-stdin", f"input:\n  kind: stdin\n  path: {src}\n", ["input.path", "input.kind is stdin"]),
+             ("kind-kafka", f"input:\n  kind: kafka\n  path: {src}\n", ["input.path", "input.kind is kafka"]),
+             ("file-no-path", "input:\n  kind: file\n", ["input.path", "kind file needs"]),
+             ("file-empty-path", "input:\n  kind: file\n  path: ''\n", ["input.path", "kind file needs"])]
+    for name, text, needles in cases:
+        expect_refused(["-c", write(f"{name}.yaml", text)], needles, name)
+    # A flag choosing another kind drops the file's path rather than tripping on it.
+    r = run([UNIQD, "-c", cfg, "--input", "-", "--print-config"], timeout=10)
+    expect(r.returncode == 0 and "  kind: stdin" in r.stdout.splitlines() and '  path: ""' in r.stdout.splitlines(),
+           f"--input - over input.path: exit {r.returncode}: {short(r.stderr or r.stdout)}")
+
+
+def check_integer_bounds_alike():
+    for key, flag, bad, good, rng in [("parse_threads", "--parse-threads", "5000", "64", "-1 and 64"),
+                                      ("parse_threads", "--parse-threads", "-2", "-1", "-1 and 64"),
+                                      ("outlier_confirm", "--outlier-confirm", "30000", "1000", "1 and 1000"),
+                                      ("partition_time_confirm", "--partition-time-confirm", "30000", "1000",
+                                       "1 and 1000")]:
+        cfg = write(f"{key}-{bad}.yaml", f"{key}: {bad}\n")
+        expect_refused(["-c", cfg], [f"{key}: must be between {rng}, got {bad}"], f"{key}: {bad} in the file")
+        expect_refused([flag, bad], [flag], f"{flag} {bad}")
+        for args in (["-c", write(f"{key}-{good}.yaml", f"{key}: {good}\n")], [flag, good]):
+            r = run([UNIQD] + args + ["--print-config"], timeout=10)
+            expect(r.returncode == 0 and f"{key}: {good}" in r.stdout.splitlines(),
+                   f"{' '.join(args)}: the bound {good} refused (exit {r.returncode}): {short(r.stderr)}")
+
+
+def check_metrics_address_validated():
+    for bad in ("127.0.0.1:99999", "127.0.0.1:9465abc", "127.0.0.1:-1", "127.0.0.1:", "127.0.0.1", ":9464"):
+        expect_refused(["--metrics-address", bad], ["--metrics-address", f"'{bad}'", "port from 0 to 65535"],
+                       f"--metrics-address {bad}")
+        cfg = write("metrics.yaml", f"metrics_address: '{bad}'\n")
+        expect_refused(["-c", cfg], [f"{cfg}:1:18: metrics_address: '{bad}'"], f"metrics_address: {bad}")
+    for good in ("127.0.0.1:0", "0.0.0.0:65535", "[::1]:9464", ""):
+        r = run([UNIQD, "--metrics-address", good, "--print-config"], timeout=10)
+        expect(r.returncode == 0, f"--metrics-address {good!r} refused: {short(r.stderr)}")
+
+
+def check_print_config_to_full_device():
+    with open("/dev/full", "w") as full:
+        r = run([UNIQD, "--print-config"], stdout=full, capture_output=False, stderr=subprocess.PIPE, timeout=10)
+    expect(r.returncode == 1, f"--print-config > /dev/full: exit status {r.returncode}, expected 1: {short(r.stderr)}")
+    expect("standard output" in r.stderr and "No space left on device" in r.stderr,
+           f"--print-config > /dev/full: stderr does not name standard output and the cause: {short(r.stderr)}")
+
+
+def check_retention_for_ever():
+    # --partition-time-confirm 1: ptime is the largest ts. b at B+70 makes
+    # W = B+65, so minute B is final; c at B+20 is then a late update:
+    # revision 1 of minute B with a and c.
+    stream = write("late.jsonl", "".join(frame(u, B + t) + "\n" for u, t in (("a", 10), ("b", 70), ("c", 20))))
+    want = [("minute", B, B + 60, 1, 1, 0), ("minute", B, B + 60, 2, 2, 1), ("minute", B + 60, B + 120, 1, 1, 0)]
+    o_finals, o_rej, _ = oracle(stream, ["--windows", "minute", "--late-policy", "update", "--retention", "1h",
+                                         "--partition-time-confirm", "1"])
+    expect(o_finals == want and not o_rej, f"the oracle says {o_finals}, rejects {dict(o_rej)}; expected {want}")
+    for retention in ("1h", "9223372036854775807ms", "9223372036854775000ms"):
+        r = run([UNIQD, "--input", stream, "--windows", "minute", "--late-policy", "update", "--retention", retention,
+                 "--partition-time-confirm", "1", "--no-progress"], timeout=20)
+        expect(r.returncode == 0, f"--retention {retention}: exit {r.returncode}: {short(r.stderr)}")
+        expect(finals(r.stdout) == want, f"--retention {retention}: results {finals(r.stdout)}, expected {want}")
+        expect(summary(r.stderr)["rejected"] == 0, f"--retention {retention}: rejects in {short(r.stderr)}")
+
+
+def check_empty_flag_values():
+    src = write("one.jsonl", frame("a", B) + "\n")
+    cfg = write("windows.yaml", "windows: [minute]\n")
+    for args, flag in [(["--input", ""], "--input"), (["--kafka", "", "--until-end"], "--kafka"),
+                       (["--input", src, "--kafka", ""], "--kafka"),
+                       (["-c", cfg, "--input", src, "--windows", ""], "--windows"), (["--config", ""], "--config")]:
+        expect_refused(args, [flag, "empty"], " ".join(repr(a) for a in args))
+    expect_refused(["--input", src, "--kafka", "127.0.0.1:1"], ["exclude each other"], "--input with --kafka")
+
+
+def check_flags_taken_literally():
+    # Flag values are used as written; ${...} is a file feature. The run
+    # writes its rejects to the path as spelled, and --print-config writes it
+    # so that it loads back as the same text.
+    src = write("bad.jsonl", "not json\n")
+    os.makedirs(path("${env:HOME}"), exist_ok=True)
+    for rejects in ("a${b}", "${env:HOME}/x", "$${c}"):
+        r = run([UNIQD, "--input", src, "--rejects", rejects, "--no-progress"], cwd=WORK, timeout=20)
+        expect(r.returncode == 0, f"--rejects {rejects}: exit {r.returncode}: {short(r.stderr)}")
+        with open(path(rejects)) as f:
+            got = [json.loads(l)["reason"] for l in f]
+        expect(got == ["malformed_json"], f"--rejects {rejects}: {path(rejects)} holds {got}")
+        r = run([UNIQD, "--rejects", rejects, "--print-config"], timeout=10)
+        expect(r.returncode == 0, f"--rejects {rejects} --print-config: exit {r.returncode}: {short(r.stderr)}")
+        back = print_config_via_fd(r.stdout)
+        expect(back.returncode == 0 and back.stdout == r.stdout,
+               f"--rejects {rejects}: the printed config does not load back the same: {short(back.stderr)}\n"
+               f"{r.stdout}---\n{back.stdout}")
+    # The file's own escape, "$${" for a literal "${", survives the flags' check.
+    cfg = write("escaped.yaml", "rejects_path: \"$${x}\"\n")
+    r = run([UNIQD, "-c", cfg, "--print-config"], timeout=10)
+    expect(r.returncode == 0 and 'rejects_path: $${x}' in r.stdout.splitlines(),
+           f"rejects_path: $${{x}} in the file: exit {r.returncode}: {short(r.stderr or r.stdout)}")
+
+
+def check_oracle_nul_and_help():
+    r = run([ORACLE, "--help"], timeout=10)
+    expect(r.returncode == 0 and "usage: uniqd-oracle" in r.stdout, f"uniqd-oracle --help: exit {r.returncode}, "
+                                                                   f"stdout {short(r.stdout)}, stderr {short(r.stderr)}")
+    # A NUL byte after a complete frame, and one inside a string.
+    data = (frame("a", B).encode() + b"\0garbage\n" + b'{"uid":"b\0","ts":%d}\n' % B + frame("c", B + 1).encode()
+            + b"\n")
+    rej = path("nul.rejects")
+    r, s = stdin_run("nul.jsonl", data, ["--rejects", rej, "--windows", "minute"])
+    with open(rej) as f:
+        got = sorted((j["line"], j["reason"]) for j in map(json.loads, f))
+    expect(got == [(1, "malformed_json"), (2, "malformed_json")], f"uniqd rejects {got}")
+    o_finals, o_rej, _ = oracle(path("nul.jsonl"), ["--windows", "minute"])
+    expect(o_rej == collections.Counter({"malformed_json": 2}), f"the oracle rejects {dict(o_rej)}, expected 2 "
+                                                                f"malformed_json")
+    expect(o_finals == finals(r.stdout.decode()) == [("minute", B, B + 60, 1, 1, 0)],
+           f"results: uniqd {finals(r.stdout.decode())}, oracle {o_finals}")
+
+
 CHECKS = [
     ("config_errors", check_config_errors),
     ("config_missing_file", check_config_missing_file),
@@ -799,6 +942,14 @@ CHECKS = [
     ("write_error_at_end", check_write_error_at_end),
     ("write_error_mid_stream", check_write_error_mid_stream),
     ("file_modes_agree", check_file_modes_agree),
+    ("input_path_and_kind", check_input_path_and_kind),
+    ("integer_bounds_alike", check_integer_bounds_alike),
+    ("metrics_address_validated", check_metrics_address_validated),
+    ("print_config_to_full_device", check_print_config_to_full_device),
+    ("retention_for_ever", check_retention_for_ever),
+    ("empty_flag_values", check_empty_flag_values),
+    ("flags_taken_literally", check_flags_taken_literally),
+    ("oracle_nul_and_help", check_oracle_nul_and_help),
 ]
 KNOWN_BUGS = []
 

@@ -213,7 +213,7 @@ TEST(ConfigLoader, ErrorLeavesConfigUnchanged) {
 TEST(ConfigLoader, RoundTrip) {
   Config c;
   c.application_id = "app_2.x";
-  c.input = InputKind::kafka;
+  c.input = InputKind::file;
   c.input_path = " leading space";
   c.rejects_path = "null";
   c.engine.windows = {"year", "week", "minute"};
@@ -434,11 +434,100 @@ TEST(ConfigLoaderErrors, LatenessBeyondRetention) {
 }
 
 TEST(ConfigLoaderErrors, OutOfRange) {
-  EXPECT_EQ(error_of("outlier_confirm: 0\n"), "t.yaml:1:18: outlier_confirm: must be at least 1, got 0");
-  EXPECT_EQ(error_of("partition_time_confirm: 0\n"), "t.yaml:1:25: partition_time_confirm: must be at least 1, got 0");
+  EXPECT_EQ(error_of("outlier_confirm: 0\n"), "t.yaml:1:18: outlier_confirm: must be between 1 and 1000, got 0");
+  EXPECT_EQ(error_of("partition_time_confirm: 0\n"),
+            "t.yaml:1:25: partition_time_confirm: must be between 1 and 1000, got 0");
   EXPECT_EQ(error_of("outlier_threshold: 500ms\n"), "t.yaml:1:20: outlier_threshold: must be at least 1s");
   EXPECT_EQ(error_of("kafka: {create_partitions: 0}\n"),
             "t.yaml:1:28: kafka.create_partitions: must be at least 1, got 0");
+}
+
+// The bounds of the flags (processor/cli.cc): a file could once set what
+// --parse-threads or --outlier-confirm refuse (parse_threads: 5000 ran out
+// of memory).
+TEST(ConfigLoaderErrors, SameBoundsAsTheFlags) {
+  EXPECT_EQ(error_of("outlier_confirm: 30000\n"),
+            "t.yaml:1:18: outlier_confirm: must be between 1 and 1000, got 30000");
+  EXPECT_EQ(error_of("partition_time_confirm: 1001\n"),
+            "t.yaml:1:25: partition_time_confirm: must be between 1 and 1000, got 1001");
+  EXPECT_EQ(error_of("parse_threads: 5000\n"), "t.yaml:1:16: parse_threads: must be between -1 and 64, got 5000");
+  EXPECT_EQ(error_of("parse_threads: -2\n"), "t.yaml:1:16: parse_threads: must be between -1 and 64, got -2");
+  const Config c = load("outlier_confirm: 1000\npartition_time_confirm: 1000\nparse_threads: 64\n");
+  EXPECT_EQ(c.engine.outlier_confirm, 1000);
+  EXPECT_EQ(c.engine.partition_time_confirm, 1000);
+  EXPECT_EQ(c.parse_threads, 64);
+  EXPECT_EQ(load("parse_threads: -1\n").parse_threads, -1);
+}
+
+TEST(ConfigLoader, InputPathAloneMeansFile) {
+  const Config c = load("input:\n  path: x.jsonl\n");
+  EXPECT_EQ(c.input, InputKind::file);
+  EXPECT_EQ(c.input_path, "x.jsonl");
+  // An empty path is no path: the kind stays.
+  EXPECT_EQ(load("input:\n  path: ''\n").input, InputKind::stdin_);
+  EXPECT_EQ(load("input: {kind: kafka, path: ''}\n").input, InputKind::kafka);
+}
+
+TEST(ConfigLoaderErrors, InputPathAndKindDisagree) {
+  EXPECT_EQ(error_of("input:\n  kind: stdin\n  path: x.jsonl\n"),
+            "t.yaml:3:9: input.path: 'x.jsonl' is set but input.kind is stdin; a path is read only with kind file "
+            "(leave kind out, or the path)");
+  EXPECT_THAT(error_of("input: {path: x.jsonl, kind: kafka}\n"),
+              StartsWith("t.yaml:1:15: input.path: 'x.jsonl' is set but input.kind is kafka;"));
+  // kind file without a path failed only when the input was opened ("cannot open ''").
+  EXPECT_EQ(error_of("input:\n  kind: file\n"),
+            "t.yaml:2:9: input.path: is empty; input.kind file needs the path of the file to read");
+  EXPECT_EQ(error_of("input:\n  kind: file\n  path:\n"),
+            "t.yaml:3:3: input.path: is empty; input.kind file needs the path of the file to read");
+}
+
+TEST(ConfigLoader, ParseHostPort) {
+  const auto a = parse_host_port("0.0.0.0:9464");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->host, "0.0.0.0");
+  EXPECT_EQ(a->port, 9464);
+  const auto b = parse_host_port("[::1]:65535");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->host, "[::1]");
+  EXPECT_EQ(b->port, 65535);
+  ASSERT_TRUE(parse_host_port("127.0.0.1:0"));  // any free port
+  EXPECT_EQ(parse_host_port("127.0.0.1:0")->port, 0);
+  // std::stoi read these as 34463 (99999 wrapped by the socket's 16 bits) and 9465.
+  for (const char* bad : {"127.0.0.1:99999", "127.0.0.1:65536", "127.0.0.1:9465abc", "127.0.0.1: 9465",
+                          "127.0.0.1:+9465", "127.0.0.1:-1", "127.0.0.1:", "127.0.0.1", ":9464", "", "h:000009464"}) {
+    EXPECT_FALSE(parse_host_port(bad)) << bad;
+  }
+}
+
+TEST(ConfigLoaderErrors, MetricsAddress) {
+  EXPECT_EQ(error_of("metrics_address: 127.0.0.1:99999\n"),
+            "t.yaml:1:18: metrics_address: '127.0.0.1:99999' is not host:port with a port from 0 to 65535 (0: any "
+            "free port; example: 0.0.0.0:9464)");
+  EXPECT_THAT(error_of("metrics_address: 127.0.0.1:9465abc\n"),
+              StartsWith("t.yaml:1:18: metrics_address: '127.0.0.1:9465abc' is not host:port"));
+  EXPECT_EQ(load("metrics_address: ''\n").metrics_address, "");  // off
+  EXPECT_EQ(load("metrics_address: 127.0.0.1:0\n").metrics_address, "127.0.0.1:0");
+}
+
+// Values hold "${" as text when they came from the command line or from a
+// file's "$${": printed, they must read back as that text, not as a reference.
+TEST(ConfigLoader, LiteralDollarBraceRoundTrips) {
+  Config c;
+  c.input = InputKind::file;
+  c.input_path = "in${x}.jsonl";
+  c.rejects_path = "${env:HOME}/x";
+  c.state_dir = "$${y}";
+  c.kafka.brokers = "a${";
+  c.kafka.consumer = {{"client.rack", "${file:/r}"}};
+  const std::string text = to_yaml(c);
+  Config back;
+  load_config_string(text, "printed", back);
+  expect_same(back, c);
+  EXPECT_EQ(to_yaml(back), text);
+  // The file's escape reads as the text; printed, it is escaped again.
+  const Config escaped = load("rejects_path: \"$${x}\"\n");
+  EXPECT_EQ(escaped.rejects_path, "${x}");
+  EXPECT_THAT(to_yaml(escaped), HasSubstr("rejects_path: $${x}\n"));
 }
 
 TEST(ConfigLoaderErrors, TopicNames) {

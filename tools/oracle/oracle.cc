@@ -62,11 +62,25 @@ i64 duration_ms(const std::string& t) {
   return *v;
 }
 
+const char* const kUsage =
+    "usage: uniqd-oracle [--input FILE|-] [--windows minute,hour,day,week,month,year]\n"
+    "                    [--lateness 5s] [--late-policy drop|update] [--retention 1h]\n"
+    "                    [--outlier-threshold 1h] [--outlier-confirm 3] [--partition-time-confirm 3]\n"
+    "                    [--partition-time-step 5s] [--max-future-skew 1h]\n"
+    "                    [--ts-unit s|ms] [--max-frame-bytes 1048576] [--rejects FILE]\n"
+    "                    [--no-early-results]\n"
+    "The executable specification of docs/SEMANTICS.md (tools/oracle/README.md): final and early\n"
+    "results on stdout, one JSON line each; --rejects FILE: one {\"reason\",\"line\"} per rejected frame.\n";
+
 Options parse_args(int argc, char** argv) {
   Options o;
   std::string windows = "minute,hour,day,week,month,year";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i], val;
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      std::exit(std::cout.flush() ? 0 : 1);
+    }
     if (a == "--no-early-results") {
       o.early = false;
       continue;
@@ -209,6 +223,10 @@ Parsed parse_frame(const std::string& line, bool ts_ms) {
   // nlohmann silently skips a UTF-8 BOM; RFC 8259 text with a BOM is not "one
   // JSON document surrounded by whitespace", so it is malformed here.
   if (!line.empty() && line[0] == '\xEF') return {"malformed_json", {}, 0};
+  // nlohmann's lexer takes a NUL byte for the end of the input and ignores
+  // what follows. A raw NUL is never valid in JSON text (not whitespace, and
+  // unescaped control characters are not allowed in strings): malformed.
+  if (line.find('\0') != std::string::npos) return {"malformed_json", {}, 0};
   if (!json::sax_parse(line, &h, json::input_format_t::json, true, false)) return {"malformed_json", {}, 0};
   if (h.uid.count > 1 || h.ts.count > 1) return {"duplicate_key", {}, 0};
   if (h.uid.count == 0) return {"missing_uid", {}, 0};
