@@ -2,12 +2,15 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "processor/cores.h"
@@ -173,6 +176,57 @@ std::string summary_line(const EngineStats& s, double seconds, std::uint64_t pea
   return out;
 }
 
+namespace {
+
+// Where --rejects writes.
+struct RejectsTarget {
+  std::FILE* file{nullptr};
+  bool owned{false};  // opened here, closed here
+};
+
+bool same_file(const struct stat& a, const struct stat& b) {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+// A file of its own, or a stream already open when the path names it ("-",
+// /dev/stdout, the file standard output or error was redirected to): a second
+// handle on that file would write at its own offset, and results and rejects
+// would overwrite each other. The input itself is refused (status 2): opening
+// it for writing would empty it before it is read. nullopt: go on.
+std::optional<int> open_rejects(const std::string& path, int input_fd, RejectsTarget& out) {
+  if (path == "-") {
+    out.file = stdout;
+    return std::nullopt;
+  }
+  struct stat target {};
+  if (::stat(path.c_str(), &target) == 0) {
+    struct stat st {};
+    if (::fstat(input_fd, &st) == 0 && same_file(target, st) && !S_ISCHR(target.st_mode)) {
+      spdlog::error("rejects: '{}' is the input: writing rejects there would destroy the frames not read yet", path);
+      return 2;
+    }
+    for (const auto& [fd, stream] : {std::pair{STDOUT_FILENO, stdout}, std::pair{STDERR_FILENO, stderr}}) {
+      if (::fstat(fd, &st) == 0 && same_file(target, st)) {
+        out.file = stream;
+        return std::nullopt;
+      }
+    }
+  }
+  out.file = std::fopen(path.c_str(), "w");
+  if (out.file == nullptr) {
+    spdlog::error("rejects: cannot open '{}' for writing: {}", path, std::strerror(errno));
+    return 1;
+  }
+  out.owned = true;
+  return std::nullopt;
+}
+
+std::string input_name(const config::Config& c) {
+  return c.input == config::InputKind::file && c.input_path != "-" ? "'" + c.input_path + "'" : "standard input";
+}
+
+}  // namespace
+
 int run_stream(const config::Config& c) {
   const EngineOptions opts = make_engine_options(c);
 
@@ -185,12 +239,11 @@ int run_stream(const config::Config& c) {
     }
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
-  std::FILE* rejects_file = nullptr;
+  RejectsTarget rejects_to;
   if (!c.rejects_path.empty()) {
-    rejects_file = std::fopen(c.rejects_path.c_str(), "w");
-    if (rejects_file == nullptr) {
-      spdlog::error("rejects: cannot open '{}' for writing: {}", c.rejects_path, std::strerror(errno));
-      return 1;
+    if (auto status = open_rejects(c.rejects_path, fd, rejects_to)) {
+      if (fd != STDIN_FILENO) ::close(fd);
+      return *status;
     }
   }
 
@@ -207,7 +260,7 @@ int run_stream(const config::Config& c) {
   }
   install_stop_signal_handlers();
   StreamResultSink results(stdout, "results on standard output");
-  StreamRejectSink rejects(rejects_file, true, "rejects to '" + c.rejects_path + "'");
+  StreamRejectSink rejects(rejects_to.file, true, "rejects to '" + c.rejects_path + "'");
   state::MemoryStore store;
   Engine engine(opts, store, results, rejects);
   LineReader reader(fd, opts.max_frame_bytes);
@@ -223,6 +276,7 @@ int run_stream(const config::Config& c) {
   // read(2) copy (processor/mapped_file.h).
   std::unique_ptr<MappedFile> mapped;
   if (fd != STDIN_FILENO) mapped = MappedFile::map(fd, nullptr);
+  if (mapped) mapped->exit_if_truncated(c.input_path);
   bool stopped = false;
 
   const auto start = std::chrono::steady_clock::now();
@@ -295,7 +349,7 @@ int run_stream(const config::Config& c) {
         feed.add_too_large(std::string_view(line.data, line.size), line.full_size, pos);
         break;
       case LineReader::Kind::error:
-        spdlog::error("input: read failed after line {}: {}", line.number, reader.error());
+        spdlog::error("input {}: read failed after line {}: {}", input_name(c), line.number, reader.error());
         status = 1;
         break;
       case LineReader::Kind::end:
@@ -312,14 +366,20 @@ int run_stream(const config::Config& c) {
   if (reader.interrupted() || stopped) {
     // Stopped by a signal: what is final was emitted; open windows are not
     // final, so they are not claimed to be.
-    spdlog::info("stopped by signal after line {}; open windows were not emitted", engine.stats().frames);
+    spdlog::info("stopped by signal after {} frames and {} blank lines; open windows were not emitted",
+                 engine.stats().frames, engine.stats().blank);
   } else if (status == 0 && !output_failed) {
     engine.finish();
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Both are reported: each names its own stream.
   results.flush();
-  rejects.close();
+  // A stream shared with results or the log stays open for them.
+  if (rejects_to.owned) {
+    rejects.close();
+  } else {
+    rejects.flush();
+  }
   for (const std::string* e : {&results.error(), &rejects.error()}) {
     if (e->empty()) continue;
     spdlog::error("{}", *e);

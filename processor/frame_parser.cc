@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string_view>
 
 namespace uniqd::processor {
@@ -285,9 +286,18 @@ bool escapes_valid(const std::uint8_t* p, const std::uint8_t* end) noexcept {
   return bad == 0 && low_expected_at == nullptr;
 }
 
-// The largest frame a parser allocates for up front.
+// The most a parser ever allocates for.
 std::size_t frame_capacity(std::size_t max_frame_bytes) {
   return std::max<std::size_t>(max_frame_bytes, 64);
+}
+
+// What it allocates for up front. Its buffers take about 20 bytes per byte
+// of frame: for max_frame_bytes: 1GiB up front that would be 20 GB per
+// parse thread before the first frame. They grow (doubling) when a longer
+// frame comes, so memory follows the frames seen, not the limit.
+constexpr std::size_t kInitialFrameCapacity = 64 * 1024;
+std::size_t initial_capacity(std::size_t max_frame_bytes) {
+  return std::min(frame_capacity(max_frame_bytes), kInitialFrameCapacity);
 }
 
 }  // namespace
@@ -325,30 +335,39 @@ ParserEngine default_parser_engine() noexcept {
 }
 
 FrameParser::FrameParser(std::size_t max_frame_bytes, TsUnit unit, ParserEngine engine, json_grammar::Kernel grammar)
-    : unit_(unit),
+    : max_frame_bytes_(max_frame_bytes),
+      unit_(unit),
       engine_(engine),
       // The DOM engine never runs the grammar check: no room for the avx512 kernel.
-      grammar_(frame_capacity(max_frame_bytes) + 1,
+      grammar_(initial_capacity(max_frame_bytes) + 1,
                engine == ParserEngine::dom ? json_grammar::Kernel::scalar : grammar) {
-  // Allocate once for the largest frame allowed, so parse() never allocates.
-  // On failure the first parse() retries and classifies the frame too_large.
-  const std::size_t capacity = frame_capacity(max_frame_bytes);
+  const std::size_t capacity = initial_capacity(max_frame_bytes);
   if (parser_.allocate(capacity) != simdjson::SUCCESS) {
-    // parse() retries per frame; the structural engine defers to it.
+    // parse() retries per frame (too_large when the memory is not there).
   }
-  if (engine_ == ParserEngine::structural) {
-    // Without its own stage 1 every frame goes to the DOM parse: slower, same verdicts.
-    if (simdjson::get_active_implementation()->create_dom_parser_implementation(capacity, simdjson::DEFAULT_MAX_DEPTH,
-                                                                                stage1_) == simdjson::SUCCESS) {
-      stage1_capacity_ = capacity;
-      unescaped_ = std::make_unique<std::uint8_t[]>(capacity + simdjson::SIMDJSON_PADDING);
-      // A root member takes at least 5 bytes ("":1,), a scalar and its separator 2.
-      root_keys_ = std::make_unique<std::uint32_t[]>(capacity / 4 + json_grammar::kListSlack);
-      scalars_ = std::make_unique<std::uint32_t[]>(capacity / 2 + json_grammar::kListSlack);
-    } else {
-      stage1_.reset();
-    }
+  // Without its own stage 1 every frame goes to the DOM parse: slower, same verdicts.
+  if (engine_ == ParserEngine::structural) reserve_structural(capacity);
+}
+
+bool FrameParser::reserve_structural(std::size_t capacity) noexcept {
+  std::unique_ptr<simdjson::internal::dom_parser_implementation> stage1;
+  if (simdjson::get_active_implementation()->create_dom_parser_implementation(capacity, simdjson::DEFAULT_MAX_DEPTH,
+                                                                              stage1) != simdjson::SUCCESS) {
+    return false;
   }
+  std::unique_ptr<std::uint8_t[]> unescaped(new (std::nothrow) std::uint8_t[capacity + simdjson::SIMDJSON_PADDING]);
+  // A root member takes at least 5 bytes ("":1,), a scalar and its separator 2.
+  std::unique_ptr<std::uint32_t[]> root_keys(new (std::nothrow) std::uint32_t[capacity / 4 + json_grammar::kListSlack]);
+  std::unique_ptr<std::uint32_t[]> scalars(new (std::nothrow) std::uint32_t[capacity / 2 + json_grammar::kListSlack]);
+  if (unescaped == nullptr || root_keys == nullptr || scalars == nullptr) return false;
+  // Without room there the automaton checks the longer frames: same verdicts.
+  grammar_.reserve(capacity + 1);
+  stage1_ = std::move(stage1);
+  unescaped_ = std::move(unescaped);
+  root_keys_ = std::move(root_keys);
+  scalars_ = std::move(scalars);
+  stage1_capacity_ = capacity;
+  return true;
 }
 
 std::optional<RejectReason> FrameParser::parse(const char* data, std::size_t size, ParsedFrame& out) noexcept {
@@ -416,7 +435,12 @@ std::optional<RejectReason> FrameParser::parse_dom(const char* data, std::size_t
 
 bool FrameParser::parse_structural(const char* data, std::size_t size, ParsedFrame& out,
                                    std::optional<RejectReason>& why) noexcept {
-  if (size == 0 || size > stage1_capacity_) return false;
+  if (size == 0) return false;
+  if (size > stage1_capacity_ &&
+      (size > max_frame_bytes_ ||
+       !reserve_structural(std::min(std::max(size, 2 * stage1_capacity_), frame_capacity(max_frame_bytes_))))) {
+    return false;
+  }
   const auto* buf = reinterpret_cast<const std::uint8_t*>(data);
   const std::uint8_t* const end = buf + size;
   if (stage1_->stage1(buf, size, simdjson::stage1_mode::regular) != simdjson::SUCCESS) return false;

@@ -65,7 +65,12 @@ class FrameParser {
   // True when the frame is settled, its verdict in why.
   bool parse_structural(const char* data, std::size_t size, ParsedFrame& out,
                         std::optional<RejectReason>& why) noexcept;
+  // The structural engine's buffers for frames of up to `capacity` bytes,
+  // all or none (false: the memory is not there; the DOM parse takes the
+  // frame).
+  bool reserve_structural(std::size_t capacity) noexcept;
 
+  std::size_t max_frame_bytes_;
   simdjson::dom::parser parser_;
   TsUnit unit_;
   ParserEngine engine_;

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdlib>
+#include <new>
 #include <string_view>
 
 #include "processor/json_grammar_tokens.h"
@@ -183,6 +184,15 @@ bool check_scalar(const std::uint8_t* buf, const std::uint32_t* idx, std::uint32
 Checker::Checker(std::size_t max_tokens, Kernel kernel)
     : kernel_(kernel == Kernel::avx512 && !avx512_supported() ? Kernel::scalar : kernel), max_tokens_(max_tokens) {
   if (kernel_ == Kernel::avx512) scratch_ = std::make_unique<std::uint8_t[]>(kAvx512Scratch(max_tokens));
+}
+
+bool Checker::reserve(std::size_t max_tokens) noexcept {
+  if (kernel_ != Kernel::avx512 || max_tokens <= max_tokens_) return true;
+  std::unique_ptr<std::uint8_t[]> scratch(new (std::nothrow) std::uint8_t[kAvx512Scratch(max_tokens)]);
+  if (scratch == nullptr) return false;
+  scratch_ = std::move(scratch);
+  max_tokens_ = max_tokens;
+  return true;
 }
 
 bool Checker::check(const std::uint8_t* buf, const std::uint32_t* idx, std::uint32_t n, Lists& out) noexcept {

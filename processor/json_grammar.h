@@ -50,6 +50,10 @@ class Checker {
   // Tokens idx[0, n) of buf, n <= max_tokens. False unless they make one JSON
   // object; the lists are complete only then.
   bool check(const std::uint8_t* buf, const std::uint32_t* idx, std::uint32_t n, Lists& out) noexcept;
+  // Room for frames of up to max_tokens structurals (kept when smaller).
+  // False when the memory is not there: longer frames then take the
+  // automaton, same verdicts.
+  bool reserve(std::size_t max_tokens) noexcept;
 
   Kernel kernel() const { return kernel_; }
 

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -10,10 +11,22 @@
 #include "processor/frame_parser.h"
 
 namespace uniqd::processor {
+namespace {
+
+// What the buffer holds of a line at first; it grows (doubling) to the most
+// a line needs when a longer one comes, so that max_frame_bytes: 1GiB does
+// not cost 1 GiB before the first frame.
+constexpr std::size_t kInitialLineBytes = 64 * 1024;
+
+}  // namespace
+
 LineReader::LineReader(int fd, std::size_t max_frame_bytes, std::size_t read_chunk)
-    : fd_(fd), max_(max_frame_bytes), chunk_(std::max<std::size_t>(read_chunk, 1)) {
-  // Room for one maximal line (+\r\n) plus one read, plus padding.
-  buf_.resize(max_ + 2 + chunk_ + kFramePadding);
+    : fd_(fd),
+      max_(max_frame_bytes),
+      chunk_(std::max<std::size_t>(read_chunk, 1)),
+      // Room for one maximal line (+\r\n) plus one read, plus padding.
+      full_size_(max_ + 2 + chunk_ + kFramePadding) {
+  buf_.resize(std::min(full_size_, kInitialLineBytes + 2 + chunk_ + kFramePadding));
 }
 
 bool LineReader::fill() {
@@ -23,6 +36,9 @@ bool LineReader::fill() {
     end_ -= begin_;
     scanned_ -= begin_;
     begin_ = 0;
+  }
+  if (buf_.size() - kFramePadding - end_ < chunk_ && buf_.size() < full_size_) {
+    buf_.resize(std::min(full_size_, std::max(2 * buf_.size(), end_ + chunk_ + kFramePadding)));
   }
   const std::size_t room = buf_.size() - kFramePadding - end_;
   if (hook_ != nullptr) {

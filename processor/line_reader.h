@@ -57,6 +57,7 @@ class LineReader {
   int fd_;
   std::size_t max_;
   std::size_t chunk_;
+  std::size_t full_size_;  // the most buf_ grows to
   std::vector<char> buf_;
   std::size_t begin_{0};  // first unconsumed byte
   std::size_t end_{0};    // one past the last valid byte

@@ -4,12 +4,38 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <csignal>
+#include <cstdio>
 #include <cstring>
 
 #include "processor/frame_parser.h"
 
 namespace uniqd::processor {
+namespace {
+
+// What the SIGBUS handler needs, set before it is installed: the guarded
+// range and the whole message (nothing to format in a signal handler).
+std::atomic<const char*> g_guarded{nullptr};
+std::atomic<std::size_t> g_guarded_size{0};
+char g_message[1024];
+std::size_t g_message_size{0};
+
+void on_sigbus(int sig, siginfo_t* info, void*) {
+  const char* begin = g_guarded.load();
+  const auto* at = static_cast<const char*>(info->si_addr);
+  if (begin != nullptr && at >= begin && at < begin + g_guarded_size.load()) {
+    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, g_message, g_message_size);
+    ::_exit(1);
+  }
+  // Not the input's: what SIGBUS would have done without this handler.
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+}  // namespace
 
 std::unique_ptr<MappedFile> MappedFile::map(int fd, std::string* why) {
   struct stat st {};
@@ -44,7 +70,25 @@ void MappedFile::release_before(const char* upto) {
   released_ = end;
 }
 
+void MappedFile::exit_if_truncated(const std::string& name) {
+  const int n = std::snprintf(g_message, sizeof g_message,
+                              "uniqd: input '%s' shrank while it was read (SIGBUS on its mapped pages): stopped with "
+                              "status 1; the results and rejects written so far cover only part of it\n",
+                              name.c_str());
+  g_message_size = n < 0 ? 0 : std::min(static_cast<std::size_t>(n), sizeof g_message - 1);
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  g_guarded_size = (size_ + page - 1) / page * page;  // the file's pages
+  g_guarded = data_;
+  struct sigaction sa {};
+  sa.sa_sigaction = on_sigbus;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGBUS, &sa, nullptr);
+}
+
 MappedFile::~MappedFile() {
+  const char* mine = data_;
+  g_guarded.compare_exchange_strong(mine, nullptr);
   ::munmap(data_, reserved_);
 }
 

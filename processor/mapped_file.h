@@ -4,8 +4,10 @@
 // and counting. The mapping is followed by at least kFramePadding readable
 // bytes (zeros), so the last line can be parsed in place too.
 //
-// The file must not shrink while mapped (reading a page that is gone past
-// its end is SIGBUS): uniqd maps only regular files given with --input.
+// The file must not shrink while mapped: reading a page that is gone past
+// its end is SIGBUS. uniqd maps only regular files given with --input, and
+// exit_if_truncated() turns that SIGBUS into a message naming the file and
+// exit status 1 instead of a silent "Bus error".
 #pragma once
 
 #include <cstddef>
@@ -29,6 +31,11 @@ class MappedFile {
   // process (they stay in the page cache), so the resident size stays that
   // of the pieces in flight, not of the whole file.
   void release_before(const char* upto);
+  // From now until this mapping goes, a SIGBUS on its pages (the file was
+  // truncated while read) ends the process with status 1 and one line on
+  // stderr naming `name`: the results written so far cover part of the file.
+  // One mapping at a time; any other SIGBUS keeps its default action.
+  void exit_if_truncated(const std::string& name);
 
  private:
   MappedFile(char* data, std::size_t size, std::size_t reserved) : data_(data), size_(size), reserved_(reserved) {}

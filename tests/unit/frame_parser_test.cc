@@ -43,6 +43,36 @@ class FrameParserTest : public ::testing::TestWithParam<ParserEngine> {
   void SetUp() override { g_engine = GetParam(); }
 };
 
+TEST(FrameParserGrowth, FramesLongerThanItsFirstBuffersStayOnTheStructuralEngine) {
+  // The buffers start at 64 KiB and grow (doubling) with the frames seen:
+  // a long frame is parsed there, not handed to the DOM parse.
+  FrameParser p(8u << 20, TsUnit::seconds, ParserEngine::structural);
+  FrameParser dom(8u << 20, TsUnit::seconds, ParserEngine::dom);
+  for (std::size_t filler : {100u, 70000u, 300000u, 3000000u, 8000000u, 1000u}) {
+    std::string text = R"({"ts":1468244340,"junk":[)";
+    while (text.size() < filler) text += R"({"uid":"decoy","n":[1.5e3,true,null,"a\"b"]},)";
+    text += R"(0],"uid":"u1"})";
+    for (const bool broken : {false, true}) {
+      std::string frame = broken ? text.substr(0, text.size() - 1) : text;  // no closing brace
+      const std::size_t size = frame.size();
+      frame.append(kFramePadding, '\0');
+      ParsedFrame f, g;
+      const std::uint64_t deferred = p.deferred();
+      const auto why = p.parse(frame.data(), size, f);
+      // A broken frame goes to the DOM parse for its verdict, by design.
+      if (!broken) {
+        EXPECT_EQ(p.deferred(), deferred) << size << ": sent to the DOM parse instead of growing";
+      }
+      EXPECT_EQ(why.has_value(), broken) << size;
+      EXPECT_EQ(dom.parse(frame.data(), size, g).has_value(), broken) << size;
+      if (!broken) {
+        EXPECT_EQ(f.uid, hash_uid("u1")) << size;
+        EXPECT_EQ(f.ts, 1468244340) << size;
+      }
+    }
+  }
+}
+
 TEST_P(FrameParserTest, RootKeysInAnyOrder) {
   expect_ok(R"({"uid":"abc","ts":1468244340})", "abc", 1468244340);
   expect_ok(R"({"ts":1468244340,"x":[1,2,{"a":null}],"uid":"abc"})", "abc", 1468244340);

@@ -92,6 +92,34 @@ TEST(LineReader, LineJustOverTheLimit) {
   EXPECT_EQ(r.next().kind, LineReader::Kind::end);
 }
 
+TEST(LineReader, LongLinesUpToALargeLimit) {
+  // The buffer starts small and grows to the limit as longer lines come
+  // (max_frame_bytes: 1GiB must not cost 1 GiB at start): every length up
+  // to the limit is a line, one byte over it too large, across small reads.
+  constexpr std::size_t kMax = 3u << 20;
+  std::string bytes;
+  const std::size_t sizes[] = {10, 100000, 1u << 20, kMax, kMax + 1, 70000, kMax - 1, 5};
+  for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    bytes.append(sizes[i], static_cast<char>('a' + i));
+    bytes += (i % 2 == 0) ? "\n" : "\r\n";
+  }
+  Pipe p(bytes);
+  LineReader r(p.read_fd, kMax, 4096);
+  for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    const auto l = r.next();
+    if (sizes[i] > kMax) {
+      EXPECT_EQ(l.kind, LineReader::Kind::too_large) << i;
+      EXPECT_EQ(l.full_size, sizes[i]) << i;
+      continue;
+    }
+    ASSERT_EQ(l.kind, LineReader::Kind::line) << i;
+    ASSERT_EQ(l.size, sizes[i]) << i;
+    EXPECT_EQ(std::string(l.data, l.size), std::string(sizes[i], static_cast<char>('a' + i))) << i;
+    EXPECT_EQ(l.number, i + 1);
+  }
+  EXPECT_EQ(r.next().kind, LineReader::Kind::end);
+}
+
 }  // namespace
 }  // namespace uniqd::processor
 
