@@ -349,6 +349,12 @@ rd_kafka_event_t* wait_for_result(RdKafka::Producer& admin, rd_kafka_queue_t* qu
 
 }  // namespace
 
+std::size_t record_bytes_limit(const config::Config& c) {
+  // librdkafka's default, or a frame and 64 KiB of envelope (headers, the
+  // batch's own fields), whichever is more.
+  return std::max<std::size_t>(1000000, static_cast<std::size_t>(c.engine.max_frame_bytes) + 65536);
+}
+
 void ensure_topics(const std::string& brokers, const std::vector<TopicSpec>& topics,
                    std::chrono::milliseconds timeout) {
   // The admin calls go through a producer handle made like every other

@@ -98,6 +98,12 @@ void report_fatal(const std::string& line);
 // The line of the first fatal failure, if any.
 std::optional<std::string> fatal_failure();
 
+// The largest record uniqd produces: one whole frame (a dead letter, a
+// late frame's repartition entry) and its envelope. The producer's
+// message.max.bytes and the max.message.bytes of the topics uniqd creates
+// for such records are set to it.
+std::size_t record_bytes_limit(const config::Config& c);
+
 struct TopicSpec {
   std::string name;
   int partitions{4};

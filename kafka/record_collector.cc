@@ -34,6 +34,10 @@ RecordCollector::RecordCollector(const config::Config& c, const TopicNames& topi
                       {"acks", "all"},
                       {"linger.ms", "5"},
                       {"compression.type", "lz4"},
+                      // One record may carry a whole frame (a dead letter, a
+                      // late frame's repartition entry): librdkafka's own
+                      // limit (1,000,000) is below max_frame_bytes' 1 MiB.
+                      {"message.max.bytes", std::to_string(record_bytes_limit(c))},
                       {"client.id", c.application_id + "-producer"}};
   if (!transactional_id.empty()) {
     transactional_ = true;
@@ -97,9 +101,28 @@ void RecordCollector::internal(const std::string& topic, std::int32_t partition,
   produce(topic, partition, key, value, nullptr);
 }
 
+namespace {
+
+bool refused_for_good(RdKafka::ErrorCode e) {
+  return e == RdKafka::ERR_MSG_SIZE_TOO_LARGE || e == RdKafka::ERR_RECORD_LIST_TOO_LARGE;
+}
+
+}  // namespace
+
+void RecordCollector::refuse(const std::string& topic, RdKafka::ErrorCode e, std::size_t bytes) {
+  if (refused_++ > 0) return;
+  refused_what_ = "a record of " + std::to_string(bytes) + " bytes to " + topic + " was refused: " +
+                  RdKafka::err2str(e);
+  if (e == RdKafka::ERR_MSG_SIZE_TOO_LARGE || e == RdKafka::ERR_RECORD_LIST_TOO_LARGE) {
+    refused_what_ += " (raise kafka.producer.message.max.bytes and the topic's max.message.bytes above " +
+                     std::to_string(bytes) + ", or lower max_frame_bytes)";
+  }
+}
+
 void RecordCollector::dr_cb(RdKafka::Message& m) {
   if (m.err() != RdKafka::ERR_NO_ERROR) {
     ++failed_;
+    if (refused_for_good(m.err())) refuse(m.topic_name(), m.err(), m.len());
     // A refused WRITE ends uniqd (kafka/client.h).
     if (report_if_denied(m.err(), Access{m.topic_name(), "WRITE", "", "", "IDEMPOTENT_WRITE"})) return;
     klog().error("delivery to {} failed: {}", m.topic_name(), m.errstr());
@@ -121,6 +144,8 @@ bool RecordCollector::flush(std::chrono::milliseconds bound) {
 
 void RecordCollector::forget_failures() {
   failed_ = 0;
+  refused_ = 0;
+  refused_what_.clear();
   uncommitted_ = 0;
   in_transaction_.clear();
 }
@@ -150,6 +175,7 @@ void RecordCollector::produce(const std::string& topic, std::int32_t partition, 
     }
     delete headers;
     ++failed_;
+    refuse(topic, e, value != nullptr ? value->size() : 0);
     klog().error("produce to {} failed: {}", topic, RdKafka::err2str(e));
     return;
   }

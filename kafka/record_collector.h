@@ -71,6 +71,12 @@ class RecordCollector final : public processor::ResultSink,
   bool flush(std::chrono::milliseconds bound);
   void poll() { producer_->poll(0); }
   std::uint64_t failed() const { return failed_; }
+  // Records the producer refused outright (too large for
+  // message.max.bytes or the topic's max.message.bytes, an unknown topic):
+  // producing them again fails again, so a transaction holding one must
+  // not commit, nor be retried. refused_what() says the first.
+  std::uint64_t refused() const { return refused_; }
+  const std::string& refused_what() const { return refused_what_; }
   RdKafka::Producer& producer() { return *producer_; }
   // After an abort: what failed belonged to the aborted transaction.
   void forget_failures();
@@ -84,12 +90,15 @@ class RecordCollector final : public processor::ResultSink,
  private:
   void produce(const std::string& topic, std::int32_t partition, std::string_view key, const std::string_view* value,
                RdKafka::Headers* headers, void* opaque = nullptr);
+  void refuse(const std::string& topic, RdKafka::ErrorCode e, std::size_t bytes);
 
   const config::Config& c_;
   TopicNames topics_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::string value_;
   std::uint64_t failed_{0};
+  std::uint64_t refused_{0};
+  std::string refused_what_;
   processor::LatencyHistogram publish_latency_;
   std::map<std::int32_t, std::int64_t> changelog_next_;
   bool transactional_{false};

@@ -44,6 +44,8 @@ constexpr std::string_view kSumSnapshotKey = "U";
 
 // A repartition batch is produced once it holds this much (else at commit).
 constexpr std::size_t kBatchBytes = 512 * 1024;
+// A frame entry's fixed part (kafka/internal_records.cc).
+constexpr std::size_t kFrameEntryBytes = 64;
 
 enum class Kind { input, repartition, partials, other };
 
@@ -106,8 +108,15 @@ class CollectorProducer final : public TransactionalProducer {
     return classify(err);
   }
   Result commit_transaction(milliseconds timeout) override {
+    // A record refused at produce() leaves librdkafka's transaction
+    // committable: without this check it would commit without it.
+    if (collector_->refused() > 0) return Result::fail(Failure::unproducible, collector_->refused_what());
     ErrorPtr err(producer().commit_transaction(static_cast<int>(timeout.count())));
-    return classify(err);
+    Result r = classify(err);
+    // Refused by the broker (delivered during the commit's flush): the same
+    // record would be refused again after a rewind.
+    if (!r.ok() && collector_->refused() > 0) return Result::fail(Failure::unproducible, collector_->refused_what());
+    return r;
   }
   Result abort_transaction(milliseconds timeout) override {
     ErrorPtr err(producer().abort_transaction(static_cast<int>(timeout.count())));
@@ -600,6 +609,10 @@ class StreamThread final : public RdKafka::RebalanceCb,
       return;
     }
     RepartitionWriter& w = repartition_out_[static_cast<std::size_t>(shard)];
+    // Cut before the batch would pass kBatchBytes: a frame that carries its
+    // bytes (up to max_frame_bytes) then travels alone, within the record
+    // limit (record_bytes_limit), instead of on top of a full batch.
+    if (!w.empty() && w.size() + kFrameEntryBytes + e.bytes.size() > kBatchBytes) send_repartition(shard);
     w.frame(e);
     if (w.size() >= kBatchBytes) send_repartition(shard);
   }

@@ -190,11 +190,12 @@ int run_task(const config::Config& c) {
 
     const TopicNames& t = setup.topics;
     const int rf = c.kafka.replication_factor;
+    const std::string record_limit = std::to_string(record_bytes_limit(c));
     const bool ok = with_retry("creating topics", [&] {
       ensure_topics(c.kafka.brokers,
                     {{t.input, c.kafka.create_partitions, rf, {}},
                      {t.output, c.kafka.create_partitions, rf, {{"cleanup.policy", "compact"}}},
-                     {t.dead_letter, c.kafka.create_partitions, rf, {}}},
+                     {t.dead_letter, c.kafka.create_partitions, rf, {{"max.message.bytes", record_limit}}}},
                     milliseconds(10000));
       setup.input_partitions = input_partitions(c, t.input);
       if (setup.input_partitions <= 0) throw KafkaError("topic " + t.input + " not found after creating it");
@@ -205,7 +206,7 @@ int run_task(const config::Config& c) {
           {t.sum_changelog, shards, rf, {{"cleanup.policy", "compact"}}},
           {t.ingest_changelog, setup.input_partitions, rf, {{"cleanup.policy", "compact"}}}};
       if (c.input_partitioned_by != config::InputPartitioning::uid) {
-        internal.push_back({t.repartition, shards, rf, {}});
+        internal.push_back({t.repartition, shards, rf, {{"max.message.bytes", record_limit}}});
       }
       ensure_topics(c.kafka.brokers, internal, milliseconds(10000));
     });

@@ -115,6 +115,12 @@ TaskManager::Outcome TaskManager::commit_transaction(const Offsets& positions) {
     case Failure::denied:
       failed_ = true;
       return Outcome::failed;
+    case Failure::unproducible:
+      klog().error("{}: the transaction is aborted and the replica ends (its input is read again at the next start)",
+                   r.message);
+      producer_.abort_transaction(kCallTimeout);
+      failed_ = true;
+      return Outcome::failed;
     case Failure::fenced:
       fenced(r.message);
       break;

@@ -57,6 +57,8 @@ enum class Failure {
   fatal,      // this producer (or consumer) is unusable
   fenced,     // the transactional id has a newer epoch (a timed-out transaction, or another process)
   denied,     // a refused ACL or login: reported already (kafka/client.h)
+  unproducible,  // a record the producer or broker refuses for good (too large):
+                 // a rewind would produce it again, so the thread ends
 };
 
 struct Result {

@@ -135,7 +135,7 @@ RESTART_FLAGS = PARTITION_FLAGS
 # leave no free size below 500.
 MFB_CANDIDATES = list(range(480, 380, -1)) + list(range(1000, 600, -1))
 
-ALL_CASES = ["single", "partitions", "broker_restart", "latency", "offset_reset", "broker_down_at_start"]
+ALL_CASES = ["single", "partitions", "broker_restart", "latency", "offset_reset", "broker_down_at_start", "big_frames"]
 
 
 # ---------------------------------------------------------------- shared steps
@@ -549,6 +549,55 @@ def case_broker_down_at_start(c: Case):
 # ---------------------------------------------------------------- main
 
 
+# ---------------------------------------------------------------- g. frames near max_frame_bytes
+
+
+def case_big_frames(c: Case):
+    """Frames of about 1 MB, under the default max_frame_bytes (1 MiB): a valid frame half an
+    hour back, whose repartition entry carries its bytes (it may be late), and one without uid,
+    whose dead letter carries it. librdkafka's default message.max.bytes (1,000,000) once
+    refused both records: silently under exactly_once (the transaction committed without
+    them), with status 1 under at_least_once."""
+    env = c.env
+    names = env.names("big")
+    env.create_topic(names.input, 1)
+    base = 1468244340
+    pad = "x" * 1_040_000
+    lines = [json.dumps({"uid": f"u{i}", "ts": base + 3600 + i}) for i in range(100)]
+    lines.append(json.dumps({"uid": "big-old", "ts": base + 1900, "pad": pad}))
+    lines.append(json.dumps({"ts": base + 3700, "pad": pad}))  # missing_uid: a 1 MB dead letter
+    lines += [json.dumps({"uid": f"v{i}", "ts": base + 3710 + i}) for i in range(100)]
+    frames = env.path("big.jsonl")
+    with open(frames, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    ku.run(["kcat", *ku.KCAT_ARGS, "-b", env.brokers, "-P", "-t", names.input, "-p", "0",
+            "-X", "message.max.bytes=1100000", "-X", "batch.size=100000", "-l", frames], 60, "kcat -P (1 MB frames)")
+    inputs = ku.input_messages(env.read_topic(names.input))
+    if len(inputs) != len(lines) or max(len(v) for v in inputs.values()) < 1_000_000:
+        fail(f"the input topic holds {len(inputs)} messages (want {len(lines)}), the largest "
+             f"{max((len(v) for v in inputs.values()), default=0)} bytes")
+    c.uniqd_until_end(names, [], "big")
+    want = ku.final_results_from_lines(env.oracle(frames, []))
+    got = ku.final_results(env.read_topic(names.output))
+    if not any(w.get("unique_users", 0) > 0 for w in want.latest.values()):
+        fail("the oracle has no final result: the case tests nothing")
+    check(ku.compare_finals(got, want, history=True, revision_frames=False),
+          f"{len(got.latest)} final windows equal the oracle's (with the 1 MB frame counted where it counts)")
+    rej_path = env.path("big.rejects.jsonl")
+    env.uniqd_file(frames, [], rejects=rej_path)
+    file_rej = ku.read_rejects_file(rej_path)
+    dls = ku.dead_letters(env.read_topic(names.dead_letter))
+    problems = ku.check_dead_letter_bytes(dls, inputs, names.input)
+    got_set = collections.Counter((d.offset, d.reason) for d in dls)
+    want_set = collections.Counter((r["line"] - 1, r["reason"]) for r in file_rej)
+    if got_set != want_set:
+        problems.append(f"dead letters (offset, reason) {sorted(got_set.elements())} differ from file mode's "
+                        f"{sorted(want_set.elements())}")
+    if not any(d.reason == "missing_uid" and len(inputs.get((d.partition, d.offset), b"")) > 1_000_000 for d in dls):
+        problems.append("no 1 MB missing_uid dead letter")
+    check(problems, f"{len(dls)} dead letters = file-mode rejects, the 1 MB one whole: {reason_counts(d.reason for d in dls)}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--uniqd", required=True)
@@ -591,6 +640,8 @@ def main():
                 case_offset_reset(c)
             elif name == "broker_down_at_start":
                 case_broker_down_at_start(c)
+            elif name == "big_frames":
+                case_big_frames(c)
             log(f"== {name}: passed ({time.monotonic() - t0:.1f} s)")
         except ku.TestFailure as e:
             failed.append(name)

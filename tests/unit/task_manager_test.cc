@@ -506,6 +506,26 @@ TEST(TaskManager, StateThatDoesNotReloadEndsTheThread) {
   EXPECT_TRUE(r.j.calls.empty());
 }
 
+TEST(TaskManager, ARecordRefusedForGoodAbortsAndEndsTheThreadInsteadOfCommittingWithoutIt) {
+  // A record too large for the producer or the topic would be refused again
+  // after a rewind: no commit (the input offsets would pass frames whose
+  // records were never written), no endless abort-and-rewind; the thread ends.
+  LogCapture log;
+  Replica r;
+  ASSERT_TRUE(r.manager->start());
+  r.read(4);
+  ASSERT_EQ(r.commit(), TaskManager::Outcome::committed);
+  r.read(8);
+  r.producer.commit.then(Failure::unproducible, 1, "a record of 1040100 bytes to dl was refused");
+  r.j.calls.clear();
+  EXPECT_EQ(r.commit(), TaskManager::Outcome::failed);
+  EXPECT_TRUE(r.manager->failed());
+  EXPECT_THAT(r.j.calls, ElementsAre("send_offsets", "commit", "abort"));
+  EXPECT_EQ(r.group.committed.at({"in", 0}), 4) << "the offsets moved past records never written";
+  EXPECT_EQ(r.tasks.stored.at({"in", 0}), Replica::exactly_once_sum(4));
+  EXPECT_THAT(log.text(), HasSubstr("a record of 1040100 bytes to dl was refused"));
+}
+
 TEST(TaskManager, UnreadableCommittedOffsetsOrAFailedSeekEndTheThread) {
   {
     LogCapture log;
