@@ -349,6 +349,46 @@ rd_kafka_event_t* wait_for_result(RdKafka::Producer& admin, rd_kafka_queue_t* qu
 
 }  // namespace
 
+std::string refused_user_property(const config::Config& c) {
+  struct Owned {
+    const char* key;
+    const char* allowed;  // the one value uniqd itself sets (nullptr: none allowed)
+    const char* why;
+  };
+  static constexpr Owned kOwned[] = {
+      {"bootstrap.servers", nullptr, "the brokers are kafka.brokers (--kafka)"},
+      {"group.id", nullptr, "the consumer group is application_id (--application-id)"},
+      {"transactional.id", nullptr,
+       "the transactional id is <application_id>-<replica_id>: set replica_id (--replica-id)"},
+      {"enable.auto.commit", "false",
+       "uniqd commits offsets itself, only once what they cover was produced (an auto-commit passes frames "
+       "a crash then loses)"},
+      {"enable.auto.offset.store", "false", "uniqd stores offsets itself, only for frames it counted"},
+      {"isolation.level", "read_committed",
+       "uniqd reads its internal topics read_committed (read_uncommitted counts aborted batches again)"},
+      {"auto.offset.reset", "earliest",
+       "a new application reads its input from the beginning (scripts/reset-application starts one over)"},
+      {"enable.partition.eof", "true", "--until-end and the restore find the end of a partition by its EOF event"},
+  };
+  const std::pair<const char*, const std::map<std::string, std::string>*> blocks[] = {
+      {"kafka.client", &c.kafka.client}, {"kafka.consumer", &c.kafka.consumer}, {"kafka.producer", &c.kafka.producer}};
+  for (const auto& [section, props] : blocks) {
+    for (const Owned& o : kOwned) {
+      const auto it = props->find(o.key);
+      if (it == props->end() || (o.allowed != nullptr && it->second == o.allowed)) continue;
+      return std::string(section) + "." + o.key + ": '" + it->second + "' is not allowed: " + o.why +
+             (o.allowed != nullptr ? std::string("; uniqd sets it to ") + o.allowed : std::string());
+    }
+    const auto acks = props->find("acks");
+    if (acks != props->end() && (acks->second == "0" || acks->second == "none")) {
+      return std::string(section) + ".acks: '" + acks->second +
+             "' is not allowed: uniqd commits offsets once the broker acknowledged what they cover, and acks 0 "
+             "acknowledges nothing";
+    }
+  }
+  return {};
+}
+
 std::size_t record_bytes_limit(const config::Config& c) {
   // librdkafka's default, or a frame and 64 KiB of envelope (headers, the
   // batch's own fields), whichever is more.

@@ -98,6 +98,15 @@ void report_fatal(const std::string& line);
 // The line of the first fatal failure, if any.
 std::optional<std::string> fatal_failure();
 
+// A librdkafka property in kafka.client, kafka.consumer or kafka.producer
+// that uniqd must own for its guarantees (offsets committed only with what
+// they cover, read_committed input under exactly_once, the group and
+// transactional ids, the end-of-partition events --until-end needs): the
+// message names the key, why, and the uniqd setting to use instead; empty
+// when none. uniqd refuses to start on it (status 2) rather than let a value
+// that loses or double-counts frames win silently.
+std::string refused_user_property(const config::Config& c);
+
 // The largest record uniqd produces: one whole frame (a dead letter, a
 // late frame's repartition entry) and its envelope. The producer's
 // message.max.bytes and the max.message.bytes of the topics uniqd creates

@@ -163,6 +163,10 @@ class StateDirLock {
 }  // namespace
 
 int run_task(const config::Config& c) {
+  if (const std::string refused = refused_user_property(c); !refused.empty()) {
+    klog().error("config: {}", refused);
+    return 2;
+  }
   processor::install_stop_signal_handlers();
   if (!c.rejects_path.empty()) {
     klog().warn("rejects_path '{}' is for file and stdin input: in Kafka mode rejected frames go to the dead-letter "
