@@ -448,8 +448,20 @@ void ensure_topics(const std::string& brokers, const std::vector<TopicSpec>& top
       continue;
     }
     const char* msg = rd_kafka_topic_result_error_string(results[i]);
-    throw KafkaError(std::string("topic ") + rd_kafka_topic_result_name(results[i]) + ": " +
-                     (msg != nullptr ? msg : rd_kafka_err2str(e)));
+    const std::string what = std::string("topic ") + rd_kafka_topic_result_name(results[i]) + ": " +
+                             (msg != nullptr ? msg : rd_kafka_err2str(e));
+    // What the broker refuses in the request itself is refused again on
+    // every retry: it ends uniqd (status 2) naming the setting.
+    if (e == RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR) {
+      throw std::runtime_error(what + " (kafka.replication_factor: at most the number of brokers)");
+    }
+    if (e == RD_KAFKA_RESP_ERR_INVALID_PARTITIONS) {
+      throw std::runtime_error(what + " (kafka.create_partitions, state_store.shards: at least 1)");
+    }
+    if (e == RD_KAFKA_RESP_ERR_INVALID_CONFIG || e == RD_KAFKA_RESP_ERR_POLICY_VIOLATION) {
+      throw std::runtime_error(what + " (the broker refuses the topic's settings)");
+    }
+    throw KafkaError(what);
   }
   if (refused.empty()) return;
   std::vector<std::string> missing;

@@ -56,7 +56,7 @@ RecordCollector::RecordCollector(const config::Config& c, const TopicNames& topi
     throw KafkaError("dr_cb: " + err);
   }
   producer_.reset(RdKafka::Producer::create(conf.get(), err));
-  if (!producer_) throw KafkaError("producer: " + err);
+  if (!producer_) throw KafkaError("kafka.producer: the producer cannot be made with these properties: " + err);
 }
 
 void RecordCollector::learn_topics() {

@@ -205,10 +205,18 @@ class ConsumerOffsets final : public GroupConsumer {
 CommitBounds commit_bounds(const config::Config& c, const ReplicaSetup& setup) {
   CommitBounds b;
   b.transactional_id = setup.transactional_id;
-  const auto it = c.kafka.producer.find("transaction.timeout.ms");
-  if (it != c.kafka.producer.end()) {
+  // kafka.producer wins over kafka.client, as in the producer itself.
+  const std::string* timeout = nullptr;
+  for (const auto* props : {&c.kafka.producer, &c.kafka.client}) {
+    const auto it = props->find("transaction.timeout.ms");
+    if (it != props->end()) {
+      timeout = &it->second;
+      break;
+    }
+  }
+  if (timeout != nullptr) {
     try {
-      b.budget = milliseconds(std::stoll(it->second));
+      b.budget = milliseconds(std::stoll(*timeout));
     } catch (const std::exception&) {
       // librdkafka refuses the value when the producer is created.
     }
@@ -265,7 +273,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
       throw KafkaError("rebalance_cb: " + err);
     }
     consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
-    if (!consumer_) throw KafkaError("consumer: " + err);
+    if (!consumer_) throw KafkaError("kafka.consumer: the consumer cannot be made with these properties: " + err);
     manager_ = std::make_unique<TaskManager>(eos_, producer_glue_, consumer_glue_, static_cast<Tasks&>(*this),
                                              commit_bounds(c, setup));
     // engine_ is replaced by rewinds: the feed looks it up at each frame.
