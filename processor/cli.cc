@@ -113,7 +113,7 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
       ->check(CLI::Range(config::kMinParseThreads, config::kMaxParseThreads));
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical, off (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
-  app.add_option("--state-dir", c.state_dir, "Directory of the RocksDB state store (default /var/lib/uniqd)");
+  app.add_option("--state-dir", c.state_dir, "Kafka: directory of the RocksDB state store (default /var/lib/uniqd)");
   app.add_option("--guarantee", guarantee, "Kafka: exactly_once (default) or at_least_once")
       ->check(CLI::IsMember({"exactly_once", "at_least_once"}));
   app.add_option("--replica-id", c.replica_id,

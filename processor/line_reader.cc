@@ -101,6 +101,11 @@ LineReader::Line LineReader::next() {
         while (!got_newline && fill()) {
           const char* p = static_cast<const char*>(std::memchr(buf_.data() + begin_, '\n', end_ - begin_));
           const std::size_t at = p != nullptr ? static_cast<std::size_t>(p - buf_.data()) : end_;
+          // The kept prefix is the same however the line arrived (a slow
+          // pipe hands it over in small reads): its first kRejectPrefixBytes.
+          if (prefix_.size() < kRejectPrefixBytes) {
+            prefix_.append(buf_.data() + begin_, std::min(at - begin_, kRejectPrefixBytes - prefix_.size()));
+          }
           size += at - begin_;
           if (at > begin_) last = buf_[at - 1];
           got_newline = p != nullptr;
@@ -108,8 +113,10 @@ LineReader::Line LineReader::next() {
         }
         if (!error_.empty()) return Line{Kind::error, nullptr, 0, 0, line_no_};
         if (!got_newline && (interrupted_ || aborted_)) return Line{Kind::end, nullptr, 0, 0, line_no_};
-        // A \r before the \n belongs to the line end, not to the frame.
-        if (got_newline && last == '\r') --size;
+        // A \r that ends the line (before its \n, or the input's last byte)
+        // belongs to the line end, not to the frame, as for any line.
+        if (last == '\r') --size;
+        if (prefix_.size() > size) prefix_.resize(size);
         return Line{Kind::too_large, prefix_.data(), prefix_.size(), size, ++line_no_};
       }
       if (fill()) continue;

@@ -92,6 +92,32 @@ TEST(LineReader, LineJustOverTheLimit) {
   EXPECT_EQ(r.next().kind, LineReader::Kind::end);
 }
 
+TEST(LineReader, TooLargeLineKeepsTheSamePrefixHoweverItArrives) {
+  // File mode keeps an oversized line's first kRejectPrefixBytes without its
+  // line-ending \r; through a pipe read a byte at a time the reader once kept
+  // what it had when the line passed the limit (66 of 91 bytes), and a last
+  // line's \r without a \n.
+  const std::string line(91, 'q');
+  const std::string big(3000, 'z');
+  for (const std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{4096}}) {
+    Pipe p(line + "\r\n" + big + "\n" + line + "\r");
+    LineReader r(p.read_fd, 64, chunk);
+    auto l = r.next();
+    ASSERT_EQ(l.kind, LineReader::Kind::too_large) << chunk;
+    EXPECT_EQ(l.full_size, 91u) << chunk;
+    EXPECT_EQ(std::string(l.data, l.size), line) << chunk;
+    l = r.next();
+    ASSERT_EQ(l.kind, LineReader::Kind::too_large) << chunk;
+    EXPECT_EQ(l.full_size, 3000u) << chunk;
+    EXPECT_EQ(std::string(l.data, l.size), big.substr(0, kRejectPrefixBytes)) << chunk;
+    l = r.next();
+    ASSERT_EQ(l.kind, LineReader::Kind::too_large) << chunk;
+    EXPECT_EQ(l.full_size, 91u) << chunk << ": the last line's \r is a line end too";
+    EXPECT_EQ(std::string(l.data, l.size), line) << chunk;
+    EXPECT_EQ(r.next().kind, LineReader::Kind::end);
+  }
+}
+
 TEST(LineReader, LongLinesUpToALargeLimit) {
   // The buffer starts small and grows to the limit as longer lines come
   // (max_frame_bytes: 1GiB must not cost 1 GiB at start): every length up
