@@ -169,9 +169,10 @@ int run_task(const config::Config& c) {
   }
   processor::install_stop_signal_handlers();
   if (!c.rejects_path.empty()) {
-    klog().warn("rejects_path '{}' is for file and stdin input: in Kafka mode rejected frames go to the dead-letter "
-                "topic {}",
-                c.rejects_path, c.kafka.dead_letter_topic);
+    klog().warn(
+        "rejects_path '{}' is for file and stdin input: in Kafka mode rejected frames go to the dead-letter "
+        "topic {}",
+        c.rejects_path, c.kafka.dead_letter_topic);
   }
   // The kafka.client block, redaction, and a stop on fatal failures (kafka/client.h).
   prepare_clients(c, [] { processor::request_stop(); });

@@ -51,12 +51,12 @@ constexpr std::int64_t kOffsetBeginning = -2;
 // librdkafka's error flags.
 enum class Failure {
   none,
-  retriable,  // the same call may succeed later (a timeout, a broker restarting)
-  abortable,  // the transaction cannot commit: abort it and rewind (at_least_once:
-              // the offsets cannot be committed now, e.g. in a rebalance)
-  fatal,      // this producer (or consumer) is unusable
-  fenced,     // the transactional id has a newer epoch (a timed-out transaction, or another process)
-  denied,     // a refused ACL or login: reported already (kafka/client.h)
+  retriable,     // the same call may succeed later (a timeout, a broker restarting)
+  abortable,     // the transaction cannot commit: abort it and rewind (at_least_once:
+                 // the offsets cannot be committed now, e.g. in a rebalance)
+  fatal,         // this producer (or consumer) is unusable
+  fenced,        // the transactional id has a newer epoch (a timed-out transaction, or another process)
+  denied,        // a refused ACL or login: reported already (kafka/client.h)
   unproducible,  // a record the producer or broker refuses for good (too large):
                  // a rewind would produce it again, so the thread ends
 };
