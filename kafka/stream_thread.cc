@@ -133,6 +133,7 @@ class CollectorProducer final : public TransactionalProducer {
   }
   Result flush(milliseconds timeout) override {
     if (collector_->flush(timeout)) return {};
+    if (collector_->refused() > 0) return Result::fail(Failure::fatal, collector_->refused_what());
     const std::string what =
         fmt::format("{} deliveries failed, {} pending", collector_->failed(), collector_->producer().outq_len());
     // Failed deliveries are lost records; pending ones may still arrive.
