@@ -113,7 +113,7 @@ void RecordCollector::refuse(const std::string& topic, RdKafka::ErrorCode e, std
   if (refused_++ > 0) return;
   refused_what_ =
       "a record of " + std::to_string(bytes) + " bytes to " + topic + " was refused: " + RdKafka::err2str(e);
-  if (e == RdKafka::ERR_MSG_SIZE_TOO_LARGE || e == RdKafka::ERR_RECORD_LIST_TOO_LARGE) {
+  if (refused_for_good(e)) {
     refused_what_ += " (raise kafka.producer.message.max.bytes and the topic's max.message.bytes above " +
                      std::to_string(bytes) + ", or lower max_frame_bytes)";
   }

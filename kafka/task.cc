@@ -176,8 +176,9 @@ int run_task(const config::Config& c) {
   }
   // The kafka.client block, redaction, and a stop on fatal failures (kafka/client.h).
   prepare_clients(c, [] { processor::request_stop(); });
-  // Every property librdkafka does not know or refuses, (the client block
-  // included) before anything is created on the broker: the error names it (kafka.consumer.KEY: ...).
+  // Every property librdkafka does not know or refuses, the client block's
+  // included, is named (kafka.consumer.KEY: ...) before anything is created
+  // on the broker.
   try {
     make_conf({}, c.kafka.consumer, "kafka.consumer");
     make_conf({}, c.kafka.producer, "kafka.producer");
