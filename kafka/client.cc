@@ -389,6 +389,20 @@ std::string refused_user_property(const config::Config& c) {
   return {};
 }
 
+std::string check_client_properties(const config::Config& c) {
+  if (std::string refused = refused_user_property(c); !refused.empty()) return refused;
+  set_client_properties(c.kafka.client);
+  try {
+    // The client block is checked with the first (its keys are named
+    // kafka.client.KEY); each role's block on top of it.
+    make_conf({}, c.kafka.consumer, "kafka.consumer");
+    make_conf({}, c.kafka.producer, "kafka.producer");
+  } catch (const KafkaError& e) {
+    return e.what();
+  }
+  return {};
+}
+
 std::size_t record_bytes_limit(const config::Config& c) {
   // librdkafka's default, or a frame and 64 KiB of envelope (headers, the
   // batch's own fields), whichever is more.

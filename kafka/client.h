@@ -107,6 +107,15 @@ std::optional<std::string> fatal_failure();
 // that loses or double-counts frames win silently.
 std::string refused_user_property(const config::Config& c);
 
+// Everything wrong with kafka.client, kafka.consumer and kafka.producer
+// that is known before connecting: a property uniqd owns
+// (refused_user_property), then one librdkafka does not know or refuses,
+// named by its block ("kafka.consumer.fetch.max.bytess: No such
+// configuration property"); empty when all are taken. Sets the client block
+// (set_client_properties) and connects to nothing: run_task checks it before
+// any topic is created, --print-config before it prints.
+std::string check_client_properties(const config::Config& c);
+
 // The largest record uniqd produces: one whole frame (a dead letter, a
 // late frame's repartition entry) and its envelope. The producer's
 // message.max.bytes and the max.message.bytes of the topics uniqd creates

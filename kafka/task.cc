@@ -163,10 +163,6 @@ class StateDirLock {
 }  // namespace
 
 int run_task(const config::Config& c) {
-  if (const std::string refused = refused_user_property(c); !refused.empty()) {
-    klog().error("config: {}", refused);
-    return 2;
-  }
   processor::install_stop_signal_handlers();
   if (!c.rejects_path.empty()) {
     klog().warn(
@@ -176,14 +172,9 @@ int run_task(const config::Config& c) {
   }
   // The kafka.client block, redaction, and a stop on fatal failures (kafka/client.h).
   prepare_clients(c, [] { processor::request_stop(); });
-  // Every property librdkafka does not know or refuses, the client block's
-  // included, is named (kafka.consumer.KEY: ...) before anything is created
-  // on the broker.
-  try {
-    make_conf({}, c.kafka.consumer, "kafka.consumer");
-    make_conf({}, c.kafka.producer, "kafka.producer");
-  } catch (const KafkaError& e) {
-    klog().error("config: {}", e.what());
+  // Before anything is created on the broker.
+  if (const std::string bad = check_client_properties(c); !bad.empty()) {
+    klog().error("config: {}", bad);
     return 2;
   }
   try {

@@ -41,7 +41,7 @@ std::optional<std::string> find_config_path(int argc, char** argv) {
 
 }  // namespace
 
-std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) {
+std::optional<int> parse_command_line(int argc, char** argv, config::Config& c, const ConfigCheck& check) {
   if (auto path = find_config_path(argc, argv)) {
     if (path->empty()) {
       std::fprintf(stderr, "uniqd: --config: the value is empty; give the path of a YAML file\n");
@@ -214,6 +214,14 @@ std::optional<int> parse_command_line(int argc, char** argv, config::Config& c) 
     return 2;
   }
   if (print_config) {
+    // A configuration printed as fine must also start: what uniqd checks
+    // at start without a broker is checked here too.
+    if (check) {
+      if (const std::string bad = check(c); !bad.empty()) {
+        std::fprintf(stderr, "uniqd: %s\n", bad.c_str());
+        return 2;
+      }
+    }
     // Checked, flush included: buffered output fails only when flushed, and
     // a configuration cut short or never written must not exit 0.
     if (std::fputs(config::to_yaml(c).c_str(), stdout) == EOF || std::fflush(stdout) != 0) {

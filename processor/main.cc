@@ -2,6 +2,7 @@
 // else is in the libraries (processor/, state/, config/, kafka/).
 #include <spdlog/spdlog.h>
 
+#include "kafka/client.h"
 #include "kafka/task.h"
 #include "processor/application.h"
 #include "processor/cli.h"
@@ -10,7 +11,9 @@
 int main(int argc, char** argv) {
   uniqd::processor::setup_logging("info", uniqd::config::LogFormat::text);
   uniqd::config::Config config;
-  if (auto status = uniqd::processor::parse_command_line(argc, argv, config)) return *status;
+  if (auto status = uniqd::processor::parse_command_line(argc, argv, config, uniqd::kafka::check_client_properties)) {
+    return *status;
+  }
   uniqd::processor::setup_logging(config.log_level, config.log_format);
   try {
     if (config.input == uniqd::config::InputKind::kafka) return uniqd::kafka::run_task(config);

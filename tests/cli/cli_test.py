@@ -404,7 +404,7 @@ ROUND_TRIPS = [
     ("defaults", None, []),
     ("file_and_flag", "lateness: 5s\nwindows: [minute]\n", ["--lateness", "10s"]),
     ("everything", "application_id: my-app.1\nrejects_path: \"/tmp/a b: c#d\"\nkafka:\n  consumer:\n"
-                   "    fetch.max.bytes: 52428800\n    enable.partition.eof: false\n  producer:\n"
+                   "    fetch.max.bytes: 52428800\n    client.rack: eu-1a\n  producer:\n"
                    "    linger.ms: \"5\"\nstate_dir: \"~\"\nlog:\n  level: warn\n",
      ["--input", "my file.jsonl", "--late-policy", "update", "--retention", "2h", "--lateness", "90s",
       "--ts-unit", "ms", "--max-frame-bytes", "1000", "--no-early-results", "--log-format", "json",
@@ -852,6 +852,26 @@ def check_print_config_to_full_device():
            f"--print-config > /dev/full: stderr does not name standard output and the cause: {short(r.stderr)}")
 
 
+def check_print_config_checks_kafka_properties():
+    # It printed these and exited 0; the same file then failed at start.
+    cases = [
+        ("kafka:\n  consumer:\n    fetch.max.bytess: 100\n",
+         ["kafka.consumer.fetch.max.bytess", "No such configuration property"]),
+        ("kafka:\n  client:\n    security.protocol: SASL_SSLX\n",
+         ["kafka.client.security.protocol", "SASL_SSLX"]),
+        ("kafka:\n  producer:\n    acks: 0\n", ["kafka.producer.acks", "not allowed"]),
+        ("kafka:\n  consumer:\n    enable.auto.commit: true\n", ["kafka.consumer.enable.auto.commit", "not allowed"]),
+    ]
+    for i, (text, needles) in enumerate(cases):
+        cfg = write(f"props-{i}.yaml", text)
+        expect_refused(["-c", cfg, "--print-config"], needles, f"--print-config of {text!r}")
+    cfg = write("props-ok.yaml", "kafka:\n  client:\n    security.protocol: SASL_SSL\n  consumer:\n"
+                "    fetch.max.bytes: 1048576\n")
+    r = run([UNIQD, "-c", cfg, "--print-config"], timeout=10)
+    expect(r.returncode == 0 and "fetch.max.bytes: 1048576" in r.stdout,
+           f"--print-config refused valid properties: {r.returncode}: {short(r.stderr)}")
+
+
 def check_retention_for_ever():
     # --partition-time-confirm 1: ptime is the largest ts. b at B+70 makes
     # W = B+65, so minute B is final; c at B+20 is then a late update:
@@ -946,6 +966,7 @@ CHECKS = [
     ("integer_bounds_alike", check_integer_bounds_alike),
     ("metrics_address_validated", check_metrics_address_validated),
     ("print_config_to_full_device", check_print_config_to_full_device),
+    ("print_config_checks_kafka_properties", check_print_config_checks_kafka_properties),
     ("retention_for_ever", check_retention_for_ever),
     ("empty_flag_values", check_empty_flag_values),
     ("flags_taken_literally", check_flags_taken_literally),
