@@ -157,6 +157,11 @@ struct Config {
   // ("kafka.client.sasl.password"): --print-config shows these, never the
   // value. Default: none.
   std::map<std::string, std::string> secret_references;
+  // Where each librdkafka property was written ("uniqd.yaml:12:5"), by key
+  // path ("kafka.consumer.fetch.max.bytes"), so that what librdkafka
+  // refuses later names the line as the loader's own errors do. Not a
+  // setting: never printed.
+  std::map<std::string, std::string> property_origins;
 };
 
 }  // namespace uniqd::config

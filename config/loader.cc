@@ -400,6 +400,7 @@ class Reader {
     std::map<std::string, std::string> out;
     // The map is replaced as a whole, and so are the references into it.
     std::erase_if(c_.secret_references, [&](const auto& kv) { return kv.first.starts_with(f.path + "."); });
+    std::erase_if(c_.property_origins, [&](const auto& kv) { return kv.first.starts_with(f.path + "."); });
     if (f.value.IsNull()) return out;
     if (!f.value.IsMap()) fail(f, "expected a map of librdkafka properties (name: value), got " + describe(f.value));
     for_each_pair(f, [&](const std::string& name, const Field& p) {
@@ -409,6 +410,8 @@ class Reader {
       }
       const Resolved r = resolved(p);
       out[name] = r.value;
+      c_.property_origins[p.path] =
+          name_ + ":" + std::to_string(p.key_mark.line + 1) + ":" + std::to_string(p.key_mark.column + 1);
       if (r.had_reference && is_secret_property(name)) c_.secret_references[p.path] = p.value.Scalar();
     });
     return out;

@@ -390,17 +390,24 @@ std::string refused_user_property(const config::Config& c) {
 }
 
 std::string check_client_properties(const config::Config& c) {
-  if (std::string refused = refused_user_property(c); !refused.empty()) return refused;
-  set_client_properties(c.kafka.client);
-  try {
-    // The client block is checked with the first (its keys are named
-    // kafka.client.KEY); each role's block on top of it.
-    make_conf({}, c.kafka.consumer, "kafka.consumer");
-    make_conf({}, c.kafka.producer, "kafka.producer");
-  } catch (const KafkaError& e) {
-    return e.what();
+  std::string bad = refused_user_property(c);
+  if (bad.empty()) {
+    set_client_properties(c.kafka.client);
+    try {
+      // The client block is checked with the first (its keys are named
+      // kafka.client.KEY); each role's block on top of it.
+      make_conf({}, c.kafka.consumer, "kafka.consumer");
+      make_conf({}, c.kafka.producer, "kafka.producer");
+    } catch (const KafkaError& e) {
+      bad = e.what();
+    }
   }
-  return {};
+  // Both name the key first ("kafka.consumer.KEY: ..."): the file's line
+  // goes before it, as in the loader's errors.
+  if (const auto at = c.property_origins.find(bad.substr(0, bad.find(": "))); at != c.property_origins.end()) {
+    bad = at->second + ": " + bad;
+  }
+  return bad;
 }
 
 std::size_t record_bytes_limit(const config::Config& c) {
