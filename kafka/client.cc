@@ -369,6 +369,9 @@ std::string refused_user_property(const config::Config& c) {
       {"auto.offset.reset", "earliest",
        "a new application reads its input from the beginning (scripts/reset-application starts one over)"},
       {"enable.partition.eof", "true", "--until-end and the restore find the end of a partition by its EOF event"},
+      {"enable.idempotence", "true",
+       "a retried batch must not land twice or after the next one: the internal topics' watermark markers "
+       "follow the frames they cover"},
   };
   const std::pair<const char*, const std::map<std::string, std::string>*> blocks[] = {
       {"kafka.client", &c.kafka.client}, {"kafka.consumer", &c.kafka.consumer}, {"kafka.producer", &c.kafka.producer}};
@@ -380,10 +383,11 @@ std::string refused_user_property(const config::Config& c) {
              (o.allowed != nullptr ? std::string("; uniqd sets it to ") + o.allowed : std::string());
     }
     const auto acks = props->find("acks");
-    if (acks != props->end() && (acks->second == "0" || acks->second == "none")) {
+    if (acks != props->end() && acks->second != "all" && acks->second != "-1") {
       return std::string(section) + ".acks: '" + acks->second +
-             "' is not allowed: uniqd commits offsets once the broker acknowledged what they cover, and acks 0 "
-             "acknowledges nothing";
+             "' is not allowed: uniqd commits offsets once what they cover is on every in-sync replica (acks 1 "
+             "loses it when the leader fails before its followers copied it; 0 acknowledges nothing); uniqd sets "
+             "it to all";
     }
   }
   return {};
