@@ -25,11 +25,17 @@ TEST(KafkaClient, PropertiesUniqdOwnsAreRefusedNamingTheKey) {
   c.kafka.producer = {{"acks", "all"}, {"enable.idempotence", "true"}, {"linger.ms", "20"}};
   EXPECT_EQ(refused_user_property(c), "");
   // Each of these lost or double-counted frames, or hung, when it won silently.
-  const std::pair<const char*, const char*> refused[] = {
-      {"enable.auto.commit", "true"},  {"enable.auto.offset.store", "true"},    {"isolation.level", "read_uncommitted"},
-      {"auto.offset.reset", "latest"}, {"enable.partition.eof", "false"},       {"group.id", "mine"},
-      {"transactional.id", "mine"},    {"bootstrap.servers", "elsewhere:9092"}, {"acks", "0"},
-      {"acks", "1"},                   {"enable.idempotence", "false"}};
+  const std::pair<const char*, const char*> refused[] = {{"enable.auto.commit", "true"},
+                                                         {"enable.auto.offset.store", "true"},
+                                                         {"isolation.level", "read_uncommitted"},
+                                                         {"auto.offset.reset", "latest"},
+                                                         {"enable.partition.eof", "false"},
+                                                         {"group.id", "mine"},
+                                                         {"transactional.id", "mine"},
+                                                         {"bootstrap.servers", "elsewhere:9092"},
+                                                         {"acks", "0"},
+                                                         {"acks", "1"},
+                                                         {"enable.idempotence", "false"}};
   for (const char* block : {"client", "consumer", "producer"}) {
     for (const auto& [k, v] : refused) {
       config::Config d;
