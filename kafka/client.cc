@@ -4,6 +4,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -352,42 +353,53 @@ rd_kafka_event_t* wait_for_result(RdKafka::Producer& admin, rd_kafka_queue_t* qu
 std::string refused_user_property(const config::Config& c) {
   struct Owned {
     const char* key;
-    const char* allowed;  // the one value uniqd itself sets (nullptr: none allowed)
+    // The values that mean what uniqd sets itself, first the one it sets
+    // (empty: none allowed); librdkafka's synonyms too.
+    std::array<const char*, 3> allowed;
     const char* why;
   };
+  static constexpr const char* kBrokers = "the brokers are kafka.brokers (--kafka)";
+  static constexpr const char* kAcks =
+      "uniqd commits offsets once what they cover is on every in-sync replica (acks 1 loses it when the leader fails "
+      "before its followers copied it; 0 acknowledges nothing)";
+  // librdkafka's aliases are listed under their own names, so that no
+  // spelling gets past.
   static constexpr Owned kOwned[] = {
-      {"bootstrap.servers", nullptr, "the brokers are kafka.brokers (--kafka)"},
-      {"group.id", nullptr, "the consumer group is application_id (--application-id)"},
-      {"transactional.id", nullptr,
-       "the transactional id is <application_id>-<replica_id>: set replica_id (--replica-id)"},
-      {"enable.auto.commit", "false",
+      {"bootstrap.servers", {}, kBrokers},
+      {"metadata.broker.list", {}, kBrokers},
+      {"group.id", {}, "the consumer group is application_id (--application-id)"},
+      {"transactional.id", {}, "the transactional id is <application_id>-<replica_id>: set replica_id (--replica-id)"},
+      {"enable.auto.commit",
+       {"false"},
        "uniqd commits offsets itself, only once what they cover was produced (an auto-commit passes frames "
        "a crash then loses)"},
-      {"enable.auto.offset.store", "false", "uniqd stores offsets itself, only for frames it counted"},
-      {"isolation.level", "read_committed",
+      {"enable.auto.offset.store", {"false"}, "uniqd stores offsets itself, only for frames it counted"},
+      {"isolation.level",
+       {"read_committed"},
        "uniqd reads its internal topics read_committed (read_uncommitted counts aborted batches again)"},
-      {"auto.offset.reset", "earliest",
+      {"auto.offset.reset",
+       {"earliest", "smallest", "beginning"},
        "a new application reads its input from the beginning (scripts/reset-application starts one over)"},
-      {"enable.partition.eof", "true", "--until-end and the restore find the end of a partition by its EOF event"},
-      {"enable.idempotence", "true",
+      {"enable.partition.eof", {"true"}, "--until-end and the restore find the end of a partition by its EOF event"},
+      {"enable.idempotence",
+       {"true"},
        "a retried batch must not land twice or after the next one: the internal topics' watermark markers "
        "follow the frames they cover"},
+      {"acks", {"all", "-1"}, kAcks},
+      {"request.required.acks", {"all", "-1"}, kAcks},
   };
   const std::pair<const char*, const std::map<std::string, std::string>*> blocks[] = {
       {"kafka.client", &c.kafka.client}, {"kafka.consumer", &c.kafka.consumer}, {"kafka.producer", &c.kafka.producer}};
   for (const auto& [section, props] : blocks) {
     for (const Owned& o : kOwned) {
       const auto it = props->find(o.key);
-      if (it == props->end() || (o.allowed != nullptr && it->second == o.allowed)) continue;
+      if (it == props->end()) continue;
+      if (std::any_of(o.allowed.begin(), o.allowed.end(),
+                      [&](const char* a) { return a != nullptr && it->second == a; })) {
+        continue;
+      }
       return std::string(section) + "." + o.key + ": '" + it->second + "' is not allowed: " + o.why +
-             (o.allowed != nullptr ? std::string("; uniqd sets it to ") + o.allowed : std::string());
-    }
-    const auto acks = props->find("acks");
-    if (acks != props->end() && acks->second != "all" && acks->second != "-1") {
-      return std::string(section) + ".acks: '" + acks->second +
-             "' is not allowed: uniqd commits offsets once what they cover is on every in-sync replica (acks 1 "
-             "loses it when the leader fails before its followers copied it; 0 acknowledges nothing); uniqd sets "
-             "it to all";
+             (o.allowed[0] != nullptr ? std::string("; uniqd sets it to ") + o.allowed[0] : std::string());
     }
   }
   return {};

@@ -20,9 +20,12 @@ TEST(KafkaClient, PropertiesUniqdOwnsAreRefusedNamingTheKey) {
   config::Config c;
   EXPECT_EQ(refused_user_property(c), "");
   // What uniqd sets itself may be repeated; other client properties pass.
-  c.kafka.consumer = {
-      {"isolation.level", "read_committed"}, {"enable.partition.eof", "true"}, {"fetch.max.bytes", "1048576"}};
-  c.kafka.producer = {{"acks", "all"}, {"enable.idempotence", "true"}, {"linger.ms", "20"}};
+  c.kafka.consumer = {{"isolation.level", "read_committed"},
+                      {"enable.partition.eof", "true"},
+                      {"fetch.max.bytes", "1048576"},
+                      {"auto.offset.reset", "smallest"}};
+  c.kafka.producer = {
+      {"acks", "all"}, {"request.required.acks", "-1"}, {"enable.idempotence", "true"}, {"linger.ms", "20"}};
   EXPECT_EQ(refused_user_property(c), "");
   // Each of these lost or double-counted frames, or hung, when it won silently.
   const std::pair<const char*, const char*> refused[] = {{"enable.auto.commit", "true"},
@@ -35,7 +38,10 @@ TEST(KafkaClient, PropertiesUniqdOwnsAreRefusedNamingTheKey) {
                                                          {"bootstrap.servers", "elsewhere:9092"},
                                                          {"acks", "0"},
                                                          {"acks", "1"},
-                                                         {"enable.idempotence", "false"}};
+                                                         {"enable.idempotence", "false"},
+                                                         // librdkafka's aliases of the same properties.
+                                                         {"request.required.acks", "1"},
+                                                         {"metadata.broker.list", "elsewhere:9092"}};
   for (const char* block : {"client", "consumer", "producer"}) {
     for (const auto& [k, v] : refused) {
       config::Config d;
