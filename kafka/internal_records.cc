@@ -148,4 +148,28 @@ int partials_partition(processor::Granularity g, std::int64_t start, int partiti
   return static_cast<int>((h >> 17) % static_cast<std::uint64_t>(partitions));
 }
 
+namespace {
+// Not the start of a task's own snapshot, whose first bytes are its version
+// (1, little-endian): the snapshots written before the offset was recorded
+// still read back.
+constexpr std::string_view kPositioned = "POS\x01";
+}  // namespace
+
+std::string positioned_snapshot(std::int64_t next, std::string_view snapshot) {
+  processor::SnapshotWriter w;
+  w.put<std::int64_t>(next);
+  std::string out(kPositioned);
+  out += w.take();
+  out += snapshot;
+  return out;
+}
+
+std::string_view unposition_snapshot(std::string_view value, std::int64_t* next) {
+  *next = -1;
+  if (!value.starts_with(kPositioned) || value.size() < kPositioned.size() + sizeof(std::int64_t)) return value;
+  processor::SnapshotReader r(value.substr(kPositioned.size(), sizeof(std::int64_t)));
+  *next = r.get<std::int64_t>();
+  return value.substr(kPositioned.size() + sizeof(std::int64_t));
+}
+
 }  // namespace uniqd::kafka

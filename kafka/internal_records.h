@@ -81,4 +81,15 @@ bool read_partials(std::string_view record, const PartialsVisitor& v);
 // The sum task (partials partition) that owns a window.
 int partials_partition(processor::Granularity g, std::int64_t start, int partitions);
 
+// A count or sum task's changelog snapshot with the offset of its input
+// (repartition or partials partition) it covers. at_least_once writes the
+// snapshots before the offsets, so after a refused offset commit (a
+// rebalance) the snapshot is ahead of the group's offsets, and the records
+// in between are in the state already: the task skips them instead of
+// counting them again (or taking an old partial count for a new one).
+std::string positioned_snapshot(std::int64_t next, std::string_view snapshot);
+// The task's own snapshot, and *next its offset (-1: unknown, a snapshot of
+// a version that did not record it).
+std::string_view unposition_snapshot(std::string_view value, std::int64_t* next);
+
 }  // namespace uniqd::kafka

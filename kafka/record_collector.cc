@@ -125,6 +125,12 @@ void RecordCollector::dr_cb(RdKafka::Message& m) {
     if (refused_for_good(m.err())) refuse(m.topic_name(), m.err(), m.len());
     // A refused WRITE ends uniqd (kafka/client.h).
     if (report_if_denied(m.err(), Access{m.topic_name(), "WRITE", "", "", "IDEMPOTENT_WRITE"})) return;
+    if (m.err() == RdKafka::ERR__PURGE_QUEUE || m.err() == RdKafka::ERR__PURGE_INFLIGHT) {
+      // An aborted transaction takes its unsent records back: expected, and
+      // its input is read again (the abort is logged once, by the manager).
+      klog().debug("delivery to {} cancelled: {}", m.topic_name(), m.errstr());
+      return;
+    }
     klog().error("delivery to {} failed: {}", m.topic_name(), m.errstr());
   } else if (m.msg_opaque() != nullptr) {
     const auto sent = static_cast<Clock::rep>(reinterpret_cast<std::intptr_t>(m.msg_opaque()));

@@ -534,6 +534,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     if (it == inputs_.end()) return;
     InputState& in = it->second;
     if (in.next < 0) check_resume_offset(m.partition(), in, m.offset());
+    if (m.offset() < in.skip_until) return;
     if (redelivered(m, in.next)) return;
     in.last_message = now;
     in.next = m.offset() + 1;
@@ -551,6 +552,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     auto it = counts_.find(m.partition());
     if (it == counts_.end()) return;
     CountTask& task = *it->second.task;
+    if (m.offset() < it->second.skip_until) return;  // in the restored state already
     if (redelivered(m, it->second.next)) return;
     const bool was_ended = task.ended();
     it->second.next = m.offset() + 1;
@@ -573,6 +575,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     auto it = sums_.find(m.partition());
     if (it == sums_.end()) return;
     SumEntry& e = it->second;
+    if (m.offset() < e.skip_until) return;  // in the restored state already
     if (redelivered(m, e.next)) return;
     e.next = m.offset() + 1;
     e.dirty = true;
@@ -703,6 +706,9 @@ class StreamThread final : public RdKafka::RebalanceCb,
     // to (-1: unknown); a first offset behind it means the group's offsets
     // were moved back.
     std::int64_t counted_until{-1};
+    // at_least_once: the messages before it are counted already (the state
+    // was written, the offsets after it not): skipped.
+    std::int64_t skip_until{-1};
   };
 
   // An ingest task's changelog value: the offset it processed up to, then
@@ -727,6 +733,21 @@ class StreamThread final : public RdKafka::RebalanceCb,
   // group starting from the earliest): what lies in between is counted again.
   void check_resume_offset(std::int32_t p, InputState& in, std::int64_t offset) {
     if (in.counted_until < 0 || offset >= in.counted_until) return;
+    if (!eos_) {
+      // at_least_once writes the state before the offsets, and only over
+      // records already on their topics (commit()): a commit whose offsets
+      // were refused in a rebalance, or a crash before they went out,
+      // leaves the state ahead. What it covers is not read again.
+      klog().info(
+          "{}[{}]: the state store already counts this partition's input up to offset {}, the group's offset is "
+          "{} (the last at_least_once commit wrote its state, not its offsets): the {} messages in between are "
+          "skipped",
+          t_.input, p, in.counted_until, offset, in.counted_until - offset);
+      in.skip_until = in.counted_until;
+      in.next = in.counted_until;
+      in.counted_until = -1;
+      return;
+    }
     klog().warn(
         "{}[{}]: reading from offset {}, but the state store already counts this partition's input up to offset "
         "{}: the {} messages in between are processed again (in windows still open their frames are counted "
@@ -738,12 +759,24 @@ class StreamThread final : public RdKafka::RebalanceCb,
   struct CountEntry {
     std::unique_ptr<CountTask> task;
     std::int64_t next{-1};
+    // The repartition offset its restored snapshot covers: the records
+    // before it are in the state already (positioned_snapshot).
+    std::int64_t skip_until{-1};
+    // The checkpoint in its RocksDB store now.
+    state::Checkpoint written{};
+    // at_least_once: pairs on the changelog whose commit did not go through
+    // (its offsets refused), for the local store at the next one. Written
+    // in order, each under the checkpoint before it, so that a crash
+    // between two still replays the changelog from before all of them.
+    std::vector<state::Changes> unwritten{};
   };
   struct SumEntry {
     std::unique_ptr<processor::WindowSum> sum;
     std::int64_t next{-1};
     bool dirty{false};
     std::string committed_snapshot;
+    // The partials offset its restored snapshot covers (as CountEntry's).
+    std::int64_t skip_until{-1};
   };
 
   std::unique_ptr<state::RocksDbStore> open_shard_store(int shard) {
@@ -910,7 +943,8 @@ class StreamThread final : public RdKafka::RebalanceCb,
         changelog_next_[pc.p] = req.next;
         pairs += pc.store->pairs();
         auto task = make_count_task(pc.p, std::move(pc.store));
-        if (!pc.snapshot.empty() && !task->restore(pc.snapshot)) {
+        std::int64_t covered = -1;
+        if (!pc.snapshot.empty() && !task->restore(unposition_snapshot(pc.snapshot, &covered))) {
           klog().error(
               "{}[{}]: the count task's snapshot does not read back (was state_store.shards or the input "
               "topic's partition count changed? see docs/SCALE_OUT.md, reset)",
@@ -919,15 +953,16 @@ class StreamThread final : public RdKafka::RebalanceCb,
         }
         klog().info("assigned shard {}: count task, {} pairs, {} changelog records replayed", pc.p,
                     task->store().pairs(), pc.records);
-        counts_[pc.p] = CountEntry{std::move(task), -1};
+        counts_[pc.p] = CountEntry{std::move(task), -1, covered, state::Checkpoint{pc.snapshot, {{pc.p, req.next}}}};
       } else {
         auto s = std::make_unique<processor::WindowSum>(opts_.counter, shards_, results_sink());
-        if (!pc.snapshot.empty() && !s->restore(pc.snapshot)) {
+        std::int64_t covered = -1;
+        if (!pc.snapshot.empty() && !s->restore(unposition_snapshot(pc.snapshot, &covered))) {
           klog().error("{}[{}]: the sum task's state does not read back", t_.sum_changelog, pc.p);
           return false;
         }
         klog().info("assigned {}[{}]: sum task, {} windows waiting", t_.partials, pc.p, s->waiting());
-        sums_[pc.p] = SumEntry{std::move(s), -1, false, pc.snapshot};
+        sums_[pc.p] = SumEntry{std::move(s), -1, false, pc.snapshot, covered};
       }
     }
     if (!checkpoint_text.empty()) {
@@ -1043,10 +1078,27 @@ class StreamThread final : public RdKafka::RebalanceCb,
       ~Observe() { h.observe(std::chrono::duration<double>(Clock::now() - t0).count()); }
     } observe{commits_, started};
 
-    // The tasks' state records: changelog pairs and snapshots.
+    // The records first, then the state that covers them: count tasks'
+    // pairs and snapshots, then the ingest and sum snapshots. A transaction
+    // makes them one; at_least_once has each step acknowledged before the
+    // next, so that no snapshot is ever on its changelog without the records
+    // it covers (a partial count, a repartition entry, a result): a restart
+    // may then skip what a snapshot covers (positioned_snapshot) even when
+    // the offsets after it were refused or never sent.
+    for (int s = 0; s < shards_; ++s) send_repartition(s);
+    for (auto& [key, w] : partials_out_) {
+      if (w.empty()) continue;
+      const std::string record = w.take();
+      const std::string_view v(record);
+      const std::string k = std::to_string(key.first);
+      collector_->internal(t_.partials, key.second, k, &v);
+    }
+    if (!eos_ && !manager_->flush_records()) return false;
+
     std::vector<CountCommit> counted;
     for (auto& [s, e] : counts_) {
-      CountCommit cc{s, e.task->store().take_changes(), e.task->snapshot()};
+      CountCommit cc{s, e.task->store().take_changes(),
+                     positioned_snapshot(e.next >= 0 ? e.next : e.skip_until, e.task->snapshot())};
       // Tombstones first: a window erased and reopened since the last commit
       // numbers its new batches from 0 again, and the later record must win.
       for (const state::ErasedWindow& er : cc.changes.erased) {
@@ -1062,6 +1114,10 @@ class StreamThread final : public RdKafka::RebalanceCb,
       collector_->internal(t_.changelog, s, kCountSnapshotKey, &snap);
       counted.push_back(std::move(cc));
     }
+    if (!eos_ && !manager_->flush_records()) {
+      keep_unwritten(counted);
+      return false;
+    }
     std::map<std::int32_t, std::string> ingest_snaps;
     for (auto& [p, in] : inputs_) {
       if (!in.dirty) continue;
@@ -1073,18 +1129,10 @@ class StreamThread final : public RdKafka::RebalanceCb,
     std::map<std::int32_t, std::string> sum_snaps;
     for (auto& [k, e] : sums_) {
       if (!e.dirty) continue;
-      std::string snap = e.sum->snapshot();
+      std::string snap = positioned_snapshot(e.next >= 0 ? e.next : e.skip_until, e.sum->snapshot());
       const std::string_view v(snap);
       collector_->internal(t_.sum_changelog, k, kSumSnapshotKey, &v);
       sum_snaps[k] = std::move(snap);
-    }
-    for (int s = 0; s < shards_; ++s) send_repartition(s);
-    for (auto& [key, w] : partials_out_) {
-      if (w.empty()) continue;
-      const std::string record = w.take();
-      const std::string_view v(record);
-      const std::string k = std::to_string(key.first);
-      collector_->internal(t_.partials, key.second, k, &v);
     }
 
     Offsets offsets;
@@ -1093,18 +1141,31 @@ class StreamThread final : public RdKafka::RebalanceCb,
     }
     if (!keyed_) {
       for (const auto& [s, e] : counts_) {
-        if (e.next >= 0) offsets.push_back({t_.repartition, s, e.next});
+        if (const std::int64_t at = e.next >= 0 ? e.next : e.skip_until; at >= 0) {
+          offsets.push_back({t_.repartition, s, at});
+        }
       }
     }
     for (const auto& [k, e] : sums_) {
-      if (e.next >= 0) offsets.push_back({t_.partials, k, e.next});
+      if (const std::int64_t at = e.next >= 0 ? e.next : e.skip_until; at >= 0) offsets.push_back({t_.partials, k, at});
     }
     committing_ = Committing{std::move(counted), std::move(ingest_snaps), std::move(sum_snaps)};
     const bool ok = manager_->commit(offsets) == TaskManager::Outcome::committed;
+    if (!ok && !eos_) keep_unwritten(committing_.counted);
     committing_ = Committing{};
     klog().debug("commit {} in {:.1f} ms ({} offsets)", ok ? "done" : "failed",
                  std::chrono::duration<double, std::milli>(Clock::now() - started).count(), offsets.size());
     return ok;
+  }
+
+  // at_least_once: a commit that did not go through still put its pairs on
+  // the changelog (a producer does not take records back); the local store
+  // gets them with the next commit that does.
+  void keep_unwritten(std::vector<CountCommit>& counted) {
+    for (CountCommit& cc : counted) {
+      const auto it = counts_.find(cc.shard);
+      if (it != counts_.end() && !cc.changes.empty()) it->second.unwritten.push_back(std::move(cc.changes));
+    }
   }
 
   // What a commit in flight wrote to the changelogs, for post_commit.
@@ -1133,13 +1194,23 @@ class StreamThread final : public RdKafka::RebalanceCb,
     for (CountCommit& cc : committing_.counted) {
       auto it = counts_.find(cc.shard);
       if (it == counts_.end()) continue;
-      it->second.task->clean();
-      const state::Status s = it->second.task->store().write(
-          cc.changes, state::Checkpoint{std::move(cc.snapshot), {{cc.shard, changelog_next_[cc.shard]}}});
+      CountEntry& e = it->second;
+      e.task->clean();
+      for (const state::Changes& older : e.unwritten) {
+        const state::Status s = e.task->store().write(older, e.written);
+        if (!s.ok()) {
+          klog().error("shard {}: state store write failed after a commit: {}", cc.shard, s.ToString());
+          return false;
+        }
+      }
+      e.unwritten.clear();
+      state::Checkpoint checkpoint{std::move(cc.snapshot), {{cc.shard, changelog_next_[cc.shard]}}};
+      const state::Status s = e.task->store().write(cc.changes, checkpoint);
       if (!s.ok()) {
         klog().error("shard {}: state store write failed after a committed transaction: {}", cc.shard, s.ToString());
         return false;
       }
+      e.written = std::move(checkpoint);
     }
     return true;
   }
@@ -1180,9 +1251,14 @@ class StreamThread final : public RdKafka::RebalanceCb,
           error = "state store reload after abort: " + st.ToString();
         } else {
           e.task = make_count_task(s, std::move(store));
-          if (checkpoint && !checkpoint->snapshot.empty() && !e.task->restore(checkpoint->snapshot)) {
+          std::int64_t covered = -1;
+          if (checkpoint && !checkpoint->snapshot.empty() &&
+              !e.task->restore(unposition_snapshot(checkpoint->snapshot, &covered))) {
             error = "the checkpoint's snapshot does not read back";
           }
+          e.skip_until = covered;
+          if (checkpoint) e.written = *checkpoint;
+          e.unwritten.clear();
         }
       } catch (const std::exception& ex) {
         error = ex.what();
@@ -1199,7 +1275,8 @@ class StreamThread final : public RdKafka::RebalanceCb,
     }
     for (auto& [k, e] : sums_) {
       e.sum = std::make_unique<processor::WindowSum>(opts_.counter, shards_, results_sink());
-      if (!e.committed_snapshot.empty() && !e.sum->restore(e.committed_snapshot)) {
+      e.skip_until = -1;
+      if (!e.committed_snapshot.empty() && !e.sum->restore(unposition_snapshot(e.committed_snapshot, &e.skip_until))) {
         klog().error("{}[{}]: the committed sum state does not read back", t_.sum_changelog, k);
         ok = false;
       }

@@ -150,11 +150,25 @@ TaskManager::Outcome TaskManager::commit_offsets(const Offsets& positions) {
     if (!tasks_.post_commit()) failed_ = true;
     return failed_ ? Outcome::failed : Outcome::committed;
   }
+  commit_failed(r, started);
+  return Outcome::failed;
+}
+
+bool TaskManager::flush_records() {
+  if (eos_ || failed_) return !failed_;
+  const Clock::time_point started = bounds_.now();
+  const Result r = retried("flush", started + bounds_.budget, [&](milliseconds t) { return producer_.flush(t); });
+  if (r.ok()) return true;
+  commit_failed(r, started);
+  return false;
+}
+
+void TaskManager::commit_failed(const Result& r, Clock::time_point started) {
   if (r.failure == Failure::fatal || r.failure == Failure::fenced || r.failure == Failure::denied) {
     // A failed delivery is a lost record: a restart must read its input again.
     if (r.failure != Failure::denied) klog().error("not committing offsets: {}", r.message);
     failed_ = true;
-    return Outcome::failed;
+    return;
   }
   // Retriable past the call's bound, or abortable (a rebalance under way:
   // only polling the consumer moves it on): the next commit tries again.
@@ -167,7 +181,6 @@ TaskManager::Outcome TaskManager::commit_offsets(const Offsets& positions) {
   } else {
     klog().warn("offset commit failed (retried at the next commit): {}", r.message);
   }
-  return Outcome::failed;
 }
 
 void TaskManager::rewind() {

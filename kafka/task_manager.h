@@ -138,6 +138,13 @@ class TaskManager {
   bool start();
   // Commits what the tasks produced, with their positions.
   Outcome commit(const Offsets& positions);
+  // at_least_once, between the steps of a commit: true once every record
+  // produced so far is acknowledged (retried within the bounds, failures
+  // counted and reported as a failed offset commit's are). The tasks write
+  // a snapshot only over records already on their topics, so that a
+  // restart may skip what a snapshot covers even when the offsets after it
+  // were refused (a rebalance) or never sent (a crash).
+  bool flush_records();
   // Aborts the open transaction and rewinds every task to the last commit
   // (partitions lost in a rebalance).
   void rewind();
@@ -153,6 +160,8 @@ class TaskManager {
  private:
   Outcome commit_transaction(const Offsets& positions);
   Outcome commit_offsets(const Offsets& positions);
+  // A flush or an offset commit that failed after its retries.
+  void commit_failed(const Result& r, std::chrono::steady_clock::time_point started);
   // Retries f while it fails retriably, within the bounds from `deadline`.
   Result retried(const char* what, std::chrono::steady_clock::time_point deadline,
                  const std::function<Result(std::chrono::milliseconds)>& f);

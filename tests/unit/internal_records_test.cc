@@ -72,5 +72,21 @@ TEST(InternalRecords, PartialsPartitionIsAFunctionOfTheWindow) {
   }
 }
 
+TEST(InternalRecords, PositionedSnapshotsCarryTheirOffsetAndOldOnesStillReadBack) {
+  const std::string inner = std::string("\x01\x00\x00\x00", 4) + "state";
+  std::int64_t next = 0;
+  EXPECT_EQ(unposition_snapshot(positioned_snapshot(12345, inner), &next), inner);
+  EXPECT_EQ(next, 12345);
+  EXPECT_EQ(unposition_snapshot(positioned_snapshot(-1, ""), &next), "");
+  EXPECT_EQ(next, -1);
+  // Written before the offset was recorded: the task's own snapshot, whole.
+  next = 7;
+  EXPECT_EQ(unposition_snapshot(inner, &next), inner);
+  EXPECT_EQ(next, -1);
+  // Cut short after the marker: not taken for a positioned one.
+  EXPECT_EQ(unposition_snapshot(std::string_view("POS\x01\x02", 5), &next), std::string_view("POS\x01\x02", 5));
+  EXPECT_EQ(next, -1);
+}
+
 }  // namespace
 }  // namespace uniqd::kafka

@@ -689,5 +689,33 @@ TEST(TaskManager, AtLeastOnceFailedDeliveryIsAFailureAndCommitsNoOffsets) {
   EXPECT_TRUE(r.group.committed.empty());
 }
 
+TEST(TaskManager, AtLeastOnceFlushBetweenTheStepsOfACommitFailsAsACommitDoes) {
+  // Acknowledged: the tasks go on to write their snapshots.
+  Replica r(false);
+  r.read(5);
+  EXPECT_TRUE(r.manager->flush_records());
+  EXPECT_THAT(r.j.calls, ElementsAre("flush"));
+  // Still pending past the bound: no snapshot yet, retried at the next
+  // commit; a failed delivery ends the thread.
+  CommitBounds b;
+  b.attempts = 2;
+  Replica s(false, b);
+  s.producer.flush_script.then(Failure::retriable, 3, "1 record pending");
+  EXPECT_FALSE(s.manager->flush_records());
+  EXPECT_FALSE(s.manager->failed());
+  EXPECT_EQ(s.j.count("flush"), 3);
+  EXPECT_TRUE(s.manager->flush_records());
+  s.producer.flush_script.then(Failure::fatal, 1, "1 delivery failed, 0 pending");
+  EXPECT_FALSE(s.manager->flush_records());
+  EXPECT_TRUE(s.manager->failed());
+  EXPECT_EQ(s.j.count("post_commit"), 0);
+  // exactly_once: the transaction orders them; nothing to wait for.
+  Replica t(true);
+  ASSERT_TRUE(t.manager->start());
+  t.j.calls.clear();
+  EXPECT_TRUE(t.manager->flush_records());
+  EXPECT_TRUE(t.j.calls.empty());
+}
+
 }  // namespace
 }  // namespace uniqd::kafka
