@@ -791,7 +791,23 @@ class StreamThread final : public RdKafka::RebalanceCb,
     std::filesystem::create_directories(so.path, ec);
     if (ec) throw std::runtime_error("state_dir: cannot create " + so.path + ": " + ec.message());
     std::unique_ptr<state::RocksDbStore> store;
-    const state::Status s = state::RocksDbStore::open(so, &store);
+    state::Status s = state::RocksDbStore::open(so, &store);
+    if (s.IsCorruption()) {
+      // The changelog holds the shard; a store that does not even open
+      // (a damaged CURRENT or MANIFEST) is rebuilt from it, as a lost disk
+      // is. The damaged files are kept aside for a look, not deleted.
+      const std::string aside = so.path + ".corrupt-" +
+                                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                   std::chrono::system_clock::now().time_since_epoch())
+                                                   .count());
+      std::filesystem::rename(so.path, aside, ec);
+      if (!ec) {
+        klog().warn("shard {}: the state store does not open ({}); moved to {} and rebuilt from the changelog", shard,
+                    s.ToString(), aside);
+        std::filesystem::create_directories(so.path, ec);
+        s = state::RocksDbStore::open(so, &store);
+      }
+    }
     if (!s.ok()) throw std::runtime_error("state_dir: " + s.ToString());
     return store;
   }
@@ -861,13 +877,30 @@ class StreamThread final : public RdKafka::RebalanceCb,
         if (!s.ok()) throw std::runtime_error("state store: " + s.ToString());
         checkpoint.reset();
       }
-      from_db += pc.store->pairs();
       std::int64_t from = RdKafka::Topic::OFFSET_BEGINNING;
       if (checkpoint) {
-        pc.snapshot = checkpoint->snapshot;
         const auto it = checkpoint->changelog_next.find(shard);
         if (it != checkpoint->changelog_next.end()) from = it->second;
+        // A checkpoint past the changelog's end belongs to a changelog that
+        // is gone (the application reset without its state directory): its
+        // pairs and snapshot would count old frames and close new windows.
+        std::int64_t low = 0, high = 0;
+        if (from > 0 &&
+            consumer_->query_watermark_offsets(t_.changelog, shard, &low, &high, 10000) == RdKafka::ERR_NO_ERROR &&
+            from > high) {
+          klog().warn(
+              "shard {}: the state store's checkpoint is at {}[{}] offset {}, past its end ({}): the changelog "
+              "was recreated (an application reset that kept this state directory?); rebuilding the shard "
+              "from the changelog",
+              shard, t_.changelog, shard, from, high);
+          s = pc.store->wipe();
+          if (!s.ok()) throw std::runtime_error("state store: " + s.ToString());
+          checkpoint.reset();
+          from = RdKafka::Topic::OFFSET_BEGINNING;
+        }
       }
+      if (checkpoint) pc.snapshot = checkpoint->snapshot;
+      from_db += pc.store->pairs();
       requests.push_back({t_.changelog, shard, from, 0});
       pending.push_back(std::move(pc));
     };

@@ -146,6 +146,7 @@ TaskManager::Outcome TaskManager::commit_offsets(const Offsets& positions) {
   });
   if (r.ok()) {
     failing_since_.reset();
+    reported_since_.reset();
     ++committed_;
     if (!tasks_.post_commit()) failed_ = true;
     return failed_ ? Outcome::failed : Outcome::committed;
@@ -171,13 +172,16 @@ void TaskManager::commit_failed(const Result& r, Clock::time_point started) {
     return;
   }
   // Retriable past the call's bound, or abortable (a rebalance under way:
-  // only polling the consumer moves it on): the next commit tries again.
+  // only polling the consumer moves it on): the next commit tries again. A
+  // broker away for longer is waited for, as exactly_once waits for it; an
+  // error line says so each time the bound passes without a commit.
   const Clock::time_point now = bounds_.now();
   if (!failing_since_) failing_since_ = started;
-  if (now - *failing_since_ >= bounds_.budget) {
-    klog().error("offset commit failed: {}; no commit succeeded for {} s", r.message,
+  if (!reported_since_) reported_since_ = *failing_since_;
+  if (now - *reported_since_ >= bounds_.budget) {
+    klog().error("offset commit failed: {}; no commit succeeded for {} s (still retrying)", r.message,
                  std::chrono::duration_cast<std::chrono::seconds>(now - *failing_since_).count());
-    failed_ = true;
+    reported_since_ = now;
   } else {
     klog().warn("offset commit failed (retried at the next commit): {}", r.message);
   }

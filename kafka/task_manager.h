@@ -24,8 +24,9 @@
 //     next owner of the tasks resumes from it.
 // at_least_once: the offsets are committed once every record produced
 // before them was acknowledged; a failed commit is retried within the call
-// and at the next commit, and is a failure only when no commit succeeded
-// for the whole bound.
+// and at the next commit, for as long as it fails retriably (a broker away:
+// an error line each time the bound passes without a commit), as
+// exactly_once retries; a failed delivery ends the thread.
 #pragma once
 
 #include <chrono>
@@ -112,9 +113,9 @@ class Tasks {
 };
 
 struct CommitBounds {
-  // How long a commit's retriable failures are retried, and how long
-  // at_least_once goes without a successful commit before it gives up;
-  // also the bound on starting a replacement producer. The transaction
+  // How long a commit's retriable failures are retried, and how often
+  // at_least_once logs an error while no commit succeeds (it goes on
+  // retrying); also the bound on starting a replacement producer. The transaction
   // timeout: past it the coordinator aborts the transaction anyway.
   std::chrono::milliseconds budget{60000};
   int attempts{20};  // retries of one call within the budget
@@ -184,6 +185,8 @@ class TaskManager {
   std::uint64_t aborted_{0};
   // at_least_once: when commits began to fail (none: the last one worked).
   std::optional<std::chrono::steady_clock::time_point> failing_since_;
+  // ... and when that was last logged as an error.
+  std::optional<std::chrono::steady_clock::time_point> reported_since_;
 };
 
 }  // namespace uniqd::kafka

@@ -120,10 +120,23 @@ RocksDbStore::~RocksDbStore() {
   // WAL, which the next open replays. Flushing first makes a graceful stop
   // cheap to reopen: replaying a large WAL into the vector memtable costs
   // seconds, reading SST files does not.
+  if (db_ && write_failed_) {
+    // After a failed write (a full disk) this RocksDB aborts the process in
+    // its own teardown (an assertion on the unsynced WAL): the handle is left
+    // to the exit instead, so that uniqd ends with its status and message.
+    // The next open replays the WAL as after a crash.
+    static_cast<void>(db_.release());
+    return;
+  }
   if (db_) {
     db_->Flush(rocksdb::FlushOptions()).PermitUncheckedError();
     db_->Close().PermitUncheckedError();
   }
+}
+
+Status RocksDbStore::checked(Status s) {
+  if (!s.ok()) write_failed_ = true;
+  return s;
 }
 
 Status RocksDbStore::open(const RocksDbOptions& opts, std::unique_ptr<RocksDbStore>* out) {
@@ -301,7 +314,7 @@ Status RocksDbStore::write(const Changes& changes, const Checkpoint& checkpoint)
   }
   batch.Put(rocksdb::Slice(kCheckpointKey.data(), kCheckpointKey.size()), encode_checkpoint(checkpoint))
       .PermitUncheckedError();
-  return write_batch(*db_, batch, opts_.path, "commit");
+  return checked(write_batch(*db_, batch, opts_.path, "commit"));
 }
 
 Status RocksDbStore::load(std::optional<Checkpoint>* checkpoint) {
@@ -428,7 +441,7 @@ Status RocksDbStore::write_all(const Checkpoint& checkpoint) {
   rocksdb::WriteBatch batch;
   std::size_t keys = 0;
   auto flush = [&] {
-    auto s = write_batch(*db_, batch, opts_.path, "write all");
+    auto s = checked(write_batch(*db_, batch, opts_.path, "write all"));
     batch.Clear();
     keys = 0;
     return s;
@@ -487,7 +500,7 @@ Status RocksDbStore::wipe() {
       .PermitUncheckedError();
   batch.DeleteRange(std::string(1, kPairTag), std::string(1, static_cast<char>(kPairTag + 1))).PermitUncheckedError();
   clear_memory();
-  return write_batch(*db_, batch, opts_.path, "wipe");
+  return checked(write_batch(*db_, batch, opts_.path, "wipe"));
 }
 
 std::uint64_t RocksDbStore::disk_bytes() const {

@@ -153,6 +153,9 @@ class RocksDbStore final : public WindowStore {
   std::shared_ptr<rocksdb::Cache> cache_;
   std::shared_ptr<rocksdb::WriteBufferManager> wbm_;
   std::unique_ptr<rocksdb::DB> db_;
+  // A write failed: the destructor leaves the database to the exit.
+  bool write_failed_{false};
+  Status checked(Status s);
   std::map<WindowKey, std::unique_ptr<Window>> windows_;
   std::vector<ErasedWindow> erased_;
   std::uint64_t pairs_{0};
