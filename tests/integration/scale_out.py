@@ -412,10 +412,12 @@ def case_eager(c: Case):
 
 def case_paused_alo(c: Case):
     """at_least_once, 3 replicas over 5 partitions, one paused (SIGSTOP) just past its session timeout
-    three times while input arrives: it resumes while its tasks move, writes its state, and has its
-    offset commit refused. The replica taking a task over skips what the task's state already covers.
-    Before, it read those messages again and dead-lettered counted frames as late (thousands, in a
-    reviewer's runs of the same shape)."""
+    three times while input arrives: it may resume while its tasks move, write its state and have its
+    offset commit refused; the replica taking a task over then skips what the task's state covers.
+    Users must equal the oracle's and no counted frame may be dead-lettered as late. A reviewer's
+    runs of a similar shape (more pauses, live input) found thousands of such late dead letters
+    before the fix; this case, run 3 times against the old binary, did not hit that race: it
+    guards the pause path, it is not the reproduction."""
     env = c.env
     names, parts, frames, _ = c.stream("paused", 5, "none", 4)
     # Minutes only: a frame read again is late only when every window it is in is final.
