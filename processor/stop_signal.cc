@@ -20,6 +20,9 @@ void install_stop_signal_handlers() {
   sa.sa_flags = 0;  // no SA_RESTART: a blocked read must wake up
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // A hangup (the terminal or the ssh session gone) stops as gracefully:
+  // by default it killed uniqd with nothing committed.
+  sigaction(SIGHUP, &sa, nullptr);
 }
 
 bool stop_requested() noexcept {

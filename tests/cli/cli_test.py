@@ -955,6 +955,7 @@ CHECKS = [
     ("metrics", check_metrics),
     ("sigterm", lambda: check_stop_signal(signal.SIGTERM)),
     ("sigint", lambda: check_stop_signal(signal.SIGINT)),
+    ("sighup", lambda: check_stop_signal(signal.SIGHUP)),
     ("random_bytes", check_random_bytes),
     ("huge_line", check_huge_line),
     ("blank_lines", check_blank_lines),
