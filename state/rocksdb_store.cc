@@ -10,6 +10,7 @@
 #include <rocksdb/write_buffer_manager.h>
 
 #include <algorithm>
+#include <cstdarg>
 #include <filesystem>
 #include <system_error>
 
@@ -86,10 +87,25 @@ std::string hex(std::string_view bytes) {
   return out;
 }
 
+// RocksDB's diagnostics, dropped. Its default LOG file in the store's
+// directory is a write like any other: on a full disk this RocksDB build
+// asserts on the next write to a file whose previous write failed (its
+// file writer's sync_without_flush_called_), so the info log aborted uniqd
+// (SIGABRT) where a Status should have come back. Every failure that
+// matters does come back as a Status, which uniqd logs with the store's
+// path; the info log's tuning chatter is not missed.
+class DroppedLogger final : public rocksdb::Logger {
+ public:
+  DroppedLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::HEADER_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* /*format*/, va_list /*ap*/) override {}
+};
+
 rocksdb::Options db_options(const RocksDbOptions& opts, const std::shared_ptr<rocksdb::Cache>& cache,
                             const std::shared_ptr<rocksdb::WriteBufferManager>& wbm) {
   rocksdb::Options o;
   o.create_if_missing = true;
+  o.info_log = std::make_shared<DroppedLogger>();
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
   // No bloom filter: the store never looks a pair up, it only writes them
