@@ -112,6 +112,19 @@ class Case:
         return self.env.start_uniqd_kafka(names, self.flags(replica, extra, config), f"{names.app_id}-{replica}.log",
                                           until_end=until_end, metrics=True)
 
+    def read_first_part(self, names: ku.Names, replica: str, lines: list[bytes]) -> None:
+        """One replica, live, until it read the produced part (its lines) and committed; then SIGTERM."""
+        a = self.start(names, replica)
+        try:
+            wait_results(self.env, names, 0, [a], "results of part 1")
+            port = a.metrics_port()
+            need = ku.nonblank_bytes(lines)
+            ku.wait_for(lambda: ku.consumed_bytes(a, port) >= need, 180, "part 1 read", interval=0.5)
+            time.sleep(2)  # a commit or two
+            expect_rc0(a.stop(timeout=120), f"replica {replica}, part 1 (SIGTERM)")
+        finally:
+            a.kill()
+
     def until_end(self, names: ku.Names, replicas: tuple, what: str, extra: list[str] = (), config: str = "") -> None:
         """Replicas started at once with --until-end, each to exit 0 (all killed if one fails)."""
         procs = [self.start(names, r, until_end=True, extra=extra, config=config) for r in replicas]
@@ -261,16 +274,7 @@ def case_keyed(c: Case):
 def case_wiped(c: Case):
     env = c.env
     names, parts, frames, part_lines = c.stream("wiped", 4, "none", 2)
-    a = c.start(names, "w")
-    try:
-        wait_results(env, names, 0, [a], "results of part 1")
-        port = a.metrics_port()
-        need = ku.nonblank_bytes(part_lines[0])
-        ku.wait_for(lambda: ku.consumed_bytes(a, port) >= need, 180, "part 1 read", interval=0.5)
-        time.sleep(2)  # a commit or two
-        expect_rc0(a.stop(timeout=120), "the first replica (SIGTERM)")
-    finally:
-        a.kill()
+    c.read_first_part(names, "w", part_lines[0])
     state = env.path("state-w")
     pairs_dirs = [d for d in os.listdir(os.path.join(state, names.app_id)) if d.startswith("shard-")]
     if not pairs_dirs:
@@ -294,16 +298,7 @@ def case_damaged(c: Case):
     the changelog, as a lost disk is. It ended every start with status 1."""
     env = c.env
     names, parts, frames, part_lines = c.stream("damaged", 4, "none", 2)
-    a = c.start(names, "d")
-    try:
-        wait_results(env, names, 0, [a], "results of part 1")
-        port = a.metrics_port()
-        need = ku.nonblank_bytes(part_lines[0])
-        ku.wait_for(lambda: ku.consumed_bytes(a, port) >= need, 180, "part 1 read", interval=0.5)
-        time.sleep(2)  # a commit or two
-        expect_rc0(a.stop(timeout=120), "the first run (SIGTERM)")
-    finally:
-        a.kill()
+    c.read_first_part(names, "d", part_lines[0])
     shard = os.path.join(env.path("state-d"), names.app_id, "shard-0")
     with open(os.path.join(shard, "CURRENT"), "w") as f:
         f.write("garbage")
