@@ -244,6 +244,15 @@ struct Replica {
 
   // The consumer hands each task its records from its position on, up to
   // (not including) offset `until`.
+  // Started, a first commit at offset `committed`, then read on to
+  // `read_to`: where most failure cases begin.
+  void committed_then_read(std::int64_t committed, std::int64_t read_to) {
+    ASSERT_TRUE(manager->start());
+    read(committed);
+    ASSERT_EQ(commit(), TaskManager::Outcome::committed);
+    read(read_to);
+  }
+
   void read(std::int64_t until) {
     for (const Key& k : tasks.tasks) {
       std::int64_t& pos = consumer.position[k];
@@ -274,10 +283,7 @@ TEST(TaskManager, CleanCommitWritesTheStoresOnlyAfterTheTransactionCommitted) {
 
 TEST(TaskManager, AbortableCommitErrorAbortsAndRewindsEveryTaskToItsCommittedOffsets) {
   Replica r;
-  ASSERT_TRUE(r.manager->start());
-  r.read(10);
-  ASSERT_EQ(r.commit(), TaskManager::Outcome::committed);
-  r.read(25);
+  ASSERT_NO_FATAL_FAILURE(r.committed_then_read(10, 25));
   r.producer.commit.then(Failure::abortable);
   r.j.calls.clear();
   EXPECT_EQ(r.commit(), TaskManager::Outcome::rewound);
@@ -341,10 +347,7 @@ TEST(TaskManager, RetriableCommitErrorsPastTheBoundAbortAndRewind) {
 
 TEST(TaskManager, FatalProducerIsReplacedAndTheStateReloaded) {
   Replica r;
-  ASSERT_TRUE(r.manager->start());
-  r.read(10);
-  ASSERT_EQ(r.commit(), TaskManager::Outcome::committed);
-  r.read(20);
+  ASSERT_NO_FATAL_FAILURE(r.committed_then_read(10, 20));
   r.producer.commit.then(Failure::fatal);
   r.j.calls.clear();
   EXPECT_EQ(r.commit(), TaskManager::Outcome::rewound);
@@ -373,10 +376,7 @@ TEST(TaskManager, FencedProducerIsReplacedAndTheStateReloaded) {
   // aborted the transaction itself and bumped the epoch.
   LogCapture log;
   Replica r;
-  ASSERT_TRUE(r.manager->start());
-  r.read(10);
-  ASSERT_EQ(r.commit(), TaskManager::Outcome::committed);
-  r.read(20);
+  ASSERT_NO_FATAL_FAILURE(r.committed_then_read(10, 20));
   r.producer.commit.then(Failure::fenced, 1, "Local: This instance has been fenced by a newer instance");
   r.j.calls.clear();
   EXPECT_EQ(r.commit(), TaskManager::Outcome::rewound);
@@ -490,10 +490,7 @@ TEST(TaskManager, StopWhileStartingANewProducerEndsAsAStop) {
 TEST(TaskManager, StateThatDoesNotReloadEndsTheThread) {
   LogCapture log;
   Replica r;
-  ASSERT_TRUE(r.manager->start());
-  r.read(4);
-  ASSERT_EQ(r.commit(), TaskManager::Outcome::committed);
-  r.read(8);
+  ASSERT_NO_FATAL_FAILURE(r.committed_then_read(4, 8));
   r.producer.commit.then(Failure::abortable);
   r.tasks.reload_ok = false;
   r.j.calls.clear();
@@ -512,10 +509,7 @@ TEST(TaskManager, ARecordRefusedForGoodAbortsAndEndsTheThreadInsteadOfCommitting
   // records were never written), no endless abort-and-rewind; the thread ends.
   LogCapture log;
   Replica r;
-  ASSERT_TRUE(r.manager->start());
-  r.read(4);
-  ASSERT_EQ(r.commit(), TaskManager::Outcome::committed);
-  r.read(8);
+  ASSERT_NO_FATAL_FAILURE(r.committed_then_read(4, 8));
   r.producer.commit.then(Failure::unproducible, 1, "a record of 1040100 bytes to dl was refused");
   r.j.calls.clear();
   EXPECT_EQ(r.commit(), TaskManager::Outcome::failed);
@@ -563,10 +557,7 @@ TEST(TaskManager, StoreWriteFailureAfterACommitEndsTheThread) {
 
 TEST(TaskManager, PartitionsLostRewindsToTheLastCommit) {
   Replica r;
-  ASSERT_TRUE(r.manager->start());
-  r.read(6);
-  ASSERT_EQ(r.commit(), TaskManager::Outcome::committed);
-  r.read(9);
+  ASSERT_NO_FATAL_FAILURE(r.committed_then_read(6, 9));
   r.j.calls.clear();
   r.manager->rewind();
   EXPECT_THAT(r.j.calls, ElementsAre("abort", "reload", "committed", "seek in[0]@6", "seek in[1]@6", "begin"));
