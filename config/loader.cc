@@ -399,8 +399,9 @@ class Reader {
   std::map<std::string, std::string> properties_value(const Field& f) {
     std::map<std::string, std::string> out;
     // The map is replaced as a whole, and so are the references into it.
-    std::erase_if(c_.secret_references, [&](const auto& kv) { return kv.first.starts_with(f.path + "."); });
-    std::erase_if(c_.property_origins, [&](const auto& kv) { return kv.first.starts_with(f.path + "."); });
+    const auto in_map = [&](const auto& kv) { return kv.first.starts_with(f.path + "."); };
+    std::erase_if(c_.secret_references, in_map);
+    std::erase_if(c_.property_origins, in_map);
     if (f.value.IsNull()) return out;
     if (!f.value.IsMap()) fail(f, "expected a map of librdkafka properties (name: value), got " + describe(f.value));
     for_each_pair(f, [&](const std::string& name, const Field& p) {

@@ -769,6 +769,9 @@ class StreamThread final : public RdKafka::RebalanceCb,
     // in order, each under the checkpoint before it, so that a crash
     // between two still replays the changelog from before all of them.
     std::vector<state::Changes> unwritten{};
+    // The offset its state covers: where it read to, else where its
+    // restored snapshot was (-1: neither).
+    std::int64_t covered() const { return next >= 0 ? next : skip_until; }
   };
   struct SumEntry {
     std::unique_ptr<processor::WindowSum> sum;
@@ -777,6 +780,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     std::string committed_snapshot;
     // The partials offset its restored snapshot covers (as CountEntry's).
     std::int64_t skip_until{-1};
+    std::int64_t covered() const { return next >= 0 ? next : skip_until; }
   };
 
   std::unique_ptr<state::RocksDbStore> open_shard_store(int shard) {
@@ -1130,8 +1134,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
 
     std::vector<CountCommit> counted;
     for (auto& [s, e] : counts_) {
-      CountCommit cc{s, e.task->store().take_changes(),
-                     positioned_snapshot(e.next >= 0 ? e.next : e.skip_until, e.task->snapshot())};
+      CountCommit cc{s, e.task->store().take_changes(), positioned_snapshot(e.covered(), e.task->snapshot())};
       // Tombstones first: a window erased and reopened since the last commit
       // numbers its new batches from 0 again, and the later record must win.
       for (const state::ErasedWindow& er : cc.changes.erased) {
@@ -1162,7 +1165,7 @@ class StreamThread final : public RdKafka::RebalanceCb,
     std::map<std::int32_t, std::string> sum_snaps;
     for (auto& [k, e] : sums_) {
       if (!e.dirty) continue;
-      std::string snap = positioned_snapshot(e.next >= 0 ? e.next : e.skip_until, e.sum->snapshot());
+      std::string snap = positioned_snapshot(e.covered(), e.sum->snapshot());
       const std::string_view v(snap);
       collector_->internal(t_.sum_changelog, k, kSumSnapshotKey, &v);
       sum_snaps[k] = std::move(snap);
@@ -1174,13 +1177,11 @@ class StreamThread final : public RdKafka::RebalanceCb,
     }
     if (!keyed_) {
       for (const auto& [s, e] : counts_) {
-        if (const std::int64_t at = e.next >= 0 ? e.next : e.skip_until; at >= 0) {
-          offsets.push_back({t_.repartition, s, at});
-        }
+        if (e.covered() >= 0) offsets.push_back({t_.repartition, s, e.covered()});
       }
     }
     for (const auto& [k, e] : sums_) {
-      if (const std::int64_t at = e.next >= 0 ? e.next : e.skip_until; at >= 0) offsets.push_back({t_.partials, k, at});
+      if (e.covered() >= 0) offsets.push_back({t_.partials, k, e.covered()});
     }
     committing_ = Committing{std::move(counted), std::move(ingest_snaps), std::move(sum_snaps)};
     const bool ok = manager_->commit(offsets) == TaskManager::Outcome::committed;
