@@ -137,10 +137,12 @@ RocksDbStore::~RocksDbStore() {
   // cheap to reopen: replaying a large WAL into the vector memtable costs
   // seconds, reading SST files does not.
   if (db_ && write_failed_) {
-    // After a failed write (a full disk) this RocksDB aborts the process in
-    // its own teardown (an assertion on the unsynced WAL): the handle is left
-    // to the exit instead, so that uniqd ends with its status and message.
-    // The next open replays the WAL as after a crash.
+    // After a failed write (a full disk) this RocksDB build asserts on the
+    // next write to a file whose writer saw the error: caught aborting uniqd
+    // in its info-LOG writer (dropped, see DroppedLogger); the WAL's writer
+    // has the same check, and the teardown's flush and close write to it.
+    // So the handle is left to the exit, and uniqd ends with its status and
+    // message; the next open replays the WAL as after a crash.
     static_cast<void>(db_.release());
     return;
   }
